@@ -115,6 +115,7 @@ impl Rule {
                 Guard::FocusNeedsSupervisor => "focus_needs_supervisor",
                 Guard::SatisfactionWhenReached => "satisfaction_required",
                 Guard::OpenReviewItem => "no_open_review_item",
+                Guard::Overridable => "not_overridable",
                 Guard::NotEscalated => "already_escalated",
                 Guard::EscalationOpen => "no_open_escalation",
             },
@@ -325,6 +326,16 @@ impl Policy {
                 .target
                 .as_ref()
                 .is_some_and(|t| p.open_review_item(t).is_some()),
+            Guard::Overridable => data
+                .target
+                .as_ref()
+                .and_then(|t| p.open_review_item(t))
+                .is_some_and(|item| {
+                    item.event
+                        .action()
+                        .is_some_and(|a| lifecycle::OVERRIDABLE.contains(&a))
+                        && invalid_data(self, &item.event.data).is_none()
+                }),
             Guard::NotEscalated => !p.escalation_open(),
             Guard::EscalationOpen => p.escalation_open(),
         };
@@ -367,6 +378,9 @@ impl Policy {
             }
             Guard::SatisfactionWhenReached => "a reached resident's satisfaction must be recorded".to_owned(),
             Guard::OpenReviewItem => "the target is not an open item of this ticket's review queue".to_owned(),
+            Guard::Overridable => {
+                "only recorded field work can be overridden; money, creation and endings cannot".to_owned()
+            }
             Guard::NotEscalated => "the ticket is already escalated".to_owned(),
             Guard::EscalationOpen => "the ticket has no open escalation".to_owned(),
         })

@@ -9,7 +9,8 @@
 //! - [`lifecycle`]: the ticket lifecycle of DOMAIN.md §3–§4 as a transition table in data;
 //! - [`judge`](mod@judge): the rule check that turns an event into a [`Verdict`];
 //! - [`projection`]: the pure fold of accepted events into status, assignee, money and flags;
-//! - [`policy`]: the settings the rules read (due times, thresholds).
+//! - [`policy`]: the settings the rules read (due times, thresholds);
+//! - [`wire`]: the automerge-repo network protocol's messages, encoded and decoded (no IO).
 //!
 //! **Architecture Invariant:** this crate does no IO and depends on no other propsync crate.
 
@@ -25,6 +26,7 @@ pub mod projection;
 pub mod role;
 pub mod serial;
 pub mod ticket;
+pub mod wire;
 
 #[cfg(test)]
 mod testkit;

@@ -334,6 +334,9 @@ pub enum Guard {
     SatisfactionWhenReached,
     /// The `target` is an open item in the ticket's review queue.
     OpenReviewItem,
+    /// The target records field work ([`OVERRIDABLE`]) with valid data: an
+    /// override may confirm work done, never money, creation or an ending.
+    Overridable,
     /// No escalation is open yet.
     NotEscalated,
     /// An escalation is open.
@@ -539,9 +542,23 @@ pub static TABLE: &[Transition] = &[
     row(A::DecideEscalation, ALL_KINDS, OPEN, To::Stay, &[CSS, MGR], &[F::Result, F::Owner, F::DueAt], &[G::EscalationOpen], true),
     row(A::ResolveEscalation, ALL_KINDS, ANY, To::Stay, &[CSS, MGR], &[F::Result], &[G::EscalationOpen], true),
     row(A::FollowUp, ALL_KINDS, OPEN, To::Stay, &[CSS, MGR], &[F::Owner, F::NextStep, F::DueAt], &[], false),
-    row(A::Override, ALL_KINDS, OPEN, To::Stay, &[CSS, ES, MGR], &[F::Target, F::Reason], &[G::OpenReviewItem], true),
+    row(A::Override, ALL_KINDS, OPEN, To::Stay, &[CSS, ES, MGR], &[F::Target, F::Reason], &[G::OpenReviewItem, G::Overridable], true),
     row(A::Dismiss, ALL_KINDS, ANY, To::Stay, &[CSS, ES, MGR], &[F::Target, F::Reason], &[G::OpenReviewItem], true),
     row(A::Check, ALL_KINDS, ANY, To::Stay, &[CSS, MGR], &[], &[], false),
+];
+
+/// The actions an override may apply: field work an engineer or department
+/// recorded that the ticket moved past (DESIGN.md §5: nothing recorded is lost).
+pub const OVERRIDABLE: &[Action] = &[
+    Action::Grab,
+    Action::Accept,
+    Action::Start,
+    Action::Hold,
+    Action::Resume,
+    Action::Complete,
+    Action::CannotFix,
+    Action::HandBack,
+    Action::Reply,
 ];
 
 /// The rows for this action and kind.
