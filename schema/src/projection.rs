@@ -348,7 +348,10 @@ impl Projection {
     ) -> (Self, Vec<Pending>) {
         let mut p = Self::official(ticket, policy);
         let mut pending = Vec::new();
-        for event in ticket.pending().filter(|e| e.by == principal.user) {
+        for event in ticket
+            .pending()
+            .filter(|e| e.by == principal.user && e.device == principal.device)
+        {
             let refused = match policy.check(principal, &p, event) {
                 Ok(t) => {
                     p.apply(event, t, event.at, policy);
@@ -377,7 +380,7 @@ impl Projection {
         for e in ticket
             .pending()
             .take_while(|e| &e.id != event)
-            .filter(|e| e.by == author.user)
+            .filter(|e| e.by == author.user && e.device == author.device)
         {
             if let Ok(t) = policy.check(author, &p, e) {
                 p.apply(e, t, e.at, policy);

@@ -1661,5 +1661,55 @@ impl MapWriter {
     }
 }
 
+// ---------------------------------------------------------------------------
+// The relay's notices, carried in `ephemeral` messages
+// ---------------------------------------------------------------------------
+
+/// The relay's notice that it refused changes to a document (DESIGN.md §5):
+/// the `data` of an `ephemeral` message, CBOR `{type: "change-rejected",
+/// rule, reason, changes: [hex hash, …]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRejected {
+    /// The hard rule's name.
+    pub rule: String,
+    /// A sentence for people.
+    pub reason: String,
+    /// The refused changes' hashes, as hex.
+    pub changes: Vec<String>,
+}
+
+impl ChangeRejected {
+    /// The notice's `type`.
+    pub const TYPE: &'static str = "change-rejected";
+
+    /// Encodes the notice.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut m = MapWriter::default();
+        m.text("type", Self::TYPE);
+        m.text("rule", &self.rule);
+        m.text("reason", &self.reason);
+        m.text_list("changes", &self.changes);
+        m.finish()
+    }
+
+    /// Decodes a notice; `None` if `data` is not one.
+    pub fn decode(data: &[u8], limits: &Limits) -> Option<Self> {
+        let mut reader = Reader::new(data, 0);
+        let entries = read_message_map(&mut reader, limits).ok()?;
+        if reader.remaining() > 0 {
+            return None;
+        }
+        let f = Fields { entries, limits };
+        if f.text("type").ok()? != Self::TYPE {
+            return None;
+        }
+        Some(Self {
+            rule: f.text("rule").ok()?,
+            reason: f.text("reason").ok()?,
+            changes: f.opt_text_list("changes").ok()?.unwrap_or_default(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,68 @@
 //! The propsync relay: it authenticates devices, speaks the automerge-repo sync
-//! protocol, judges every incoming change with [`schema::judge`](fn@schema::judge), assigns serial
-//! numbers and keeps everything in SQLite. See `ARCHITECTURE.md` for the code map.
+//! protocol, judges every incoming change with [`schema::judge`](fn@schema::judge),
+//! assigns serial numbers and keeps everything in SQLite. See `ARCHITECTURE.md`
+//! for the code map.
+//!
+//! - [`open`] builds the relay's [`Relay`] state from a [`Config`];
+//! - [`app`] is the axum router (REST API, `/sync` WebSocket);
+//! - [`serve`] runs it on a listener until a shutdown signal;
+//! - [`admin`] and [`demo`] are the commands behind `propsync-server`.
 
+mod access;
+pub mod admin;
+mod api;
+pub mod auth;
+pub mod config;
+pub mod demo;
+pub mod error;
+mod hub;
+mod state;
+pub mod store;
+mod validate;
+mod ws;
+
+pub use config::Config;
+pub use hub::Clock;
 pub use schema;
+pub use state::{Relay, open, open_with_clock};
+
+use std::future::Future;
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+/// The relay's router.
+pub fn app(relay: Relay) -> Router {
+    api::router().merge(ws::router()).with_state(relay)
+}
+
+/// Serves `relay` on `listener` until `shutdown` resolves, then closes
+/// connections gracefully.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    relay: Relay,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = relay.clone();
+    let sweep = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        loop {
+            tick.tick().await;
+            sweeper
+                .hub
+                .evict_idle(std::time::Duration::from_secs(60))
+                .await;
+        }
+    });
+    let result = axum::serve(
+        listener,
+        app(relay).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    sweep.abort();
+    result
+}

@@ -1726,3 +1726,18 @@ fn a_full_size_frame_of_tiny_items_is_skipped_without_building_it() {
         }
     );
 }
+
+#[test]
+fn change_rejected_notices_round_trip() {
+    let n = ChangeRejected {
+        rule: "server_field".into(),
+        reason: "only the relay writes `server`".into(),
+        changes: vec!["ab".repeat(32)],
+    };
+    assert_eq!(
+        ChangeRejected::decode(&n.encode(), &Limits::default()),
+        Some(n)
+    );
+    assert_eq!(ChangeRejected::decode(b"\xa0", &Limits::default()), None);
+    assert_eq!(ChangeRejected::decode(&[0xff; 3], &Limits::default()), None);
+}

@@ -1,0 +1,739 @@
+//! The JSON API under `/api/v1` (DESIGN.md §8). Every handler returns
+//! [`AppResult`]; errors are `{"error": {"code", "message"}}`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use schema::doc::{self, read_ticket};
+use schema::ticket::{Channel, Reported, TicketHeader, Urgency};
+use schema::{
+    Action, DocId, DocUrl, Event, EventData, EventId, Flag, Kind, Principal, Projection, Role,
+    Series, UserId,
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::access::{self, DocClass, TicketMeta};
+use crate::auth::{AuthError, verify_password};
+use crate::error::{AppError, AppResult};
+use crate::state::Relay;
+use crate::store::records::{self, ReviewFilter, TicketFilter};
+
+pub(crate) fn router() -> Router<Relay> {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/login", post(login))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/tickets", get(list_tickets).post(create_ticket))
+        .route("/api/v1/tickets/{id}", get(get_ticket))
+        .route("/api/v1/tickets/{id}/events", post(post_event))
+        .route("/api/v1/review-queue", get(review_queue))
+        .route("/api/v1/sync-log", get(sync_log))
+        .route("/api/v1/security-log", get(security_log))
+        .route("/api/v1/reports/serial-continuity", get(serial_continuity))
+        .route("/api/v1/devices", get(devices))
+        .route("/api/v1/devices/{id}/revoke", post(revoke_device))
+        .route("/api/v1/households", get(households))
+        .fallback(not_found)
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("no such route".into())
+}
+
+/// The caller, from a bearer token or `?token=`.
+pub(crate) struct Authed(pub(crate) Principal);
+
+impl FromRequestParts<Relay> for Authed {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, relay: &Relay) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().and_then(|q| {
+            q.split('&')
+                .find_map(|kv| kv.strip_prefix("token="))
+                .map(str::to_owned)
+        });
+        let token =
+            crate::ws::token_of(&parts.headers, query.as_deref()).ok_or(AuthError::Missing)?;
+        let (p, _) = relay.authenticate(&token).await?;
+        Ok(Authed(p))
+    }
+}
+
+fn require(p: &Principal, roles: &[Role], what: &str) -> AppResult<()> {
+    if roles.contains(&p.role) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!("a {} may not {what}", p.role)))
+    }
+}
+
+const SUPERVISORS: &[Role] = &[Role::Supervisor, Role::Manager];
+const REVIEWERS: &[Role] = &[Role::Supervisor, Role::EngineeringSupervisor, Role::Manager];
+
+fn parse_id(s: &str) -> AppResult<DocId> {
+    s.strip_prefix("automerge:")
+        .unwrap_or(s)
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("{s:?} is not a document id")))
+}
+
+fn parse_opt<T: std::str::FromStr>(v: Option<&str>, what: &str) -> AppResult<Option<T>> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<T>()
+                .map_err(|_| AppError::BadRequest(format!("unknown {what} {s:?}")))
+        })
+        .transpose()
+}
+
+fn parse_time(v: Option<&str>, what: &str) -> AppResult<Option<DateTime<Utc>>> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .or_else(|_| {
+                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
+                })
+                .map_err(|_| {
+                    AppError::BadRequest(format!(
+                        "{what} must be RFC 3339 or YYYY-MM-DD, not {s:?}"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+async fn health(State(relay): State<Relay>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "peer_id": relay.peer_id(),
+        "connections": relay.hub.connection_count(),
+        "documents_loaded": relay.hub.loaded_count(),
+    }))
+}
+
+#[derive(Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
+async fn login(State(relay): State<Relay>, Json(body): Json<Login>) -> AppResult<Json<Value>> {
+    if body.username.len() > 64 || body.password.len() > 1024 {
+        return Err(AuthError::BadLogin.into());
+    }
+    let name = body.username.clone();
+    let found = relay.db.read(move |c| records::user(c, &name)).await?;
+    let password = body.password;
+    let (user, ok) = match found {
+        Some((u, hash)) => {
+            let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+                .await
+                .unwrap_or(false);
+            (Some(u), ok)
+        }
+        None => (None, false),
+    };
+    let Some(user) = user.filter(|u| ok && !u.disabled) else {
+        let (at, n) = (relay.hub.now(), body.username.clone());
+        let _ = relay
+            .db
+            .write(move |tx| {
+                records::log_security(
+                    tx,
+                    at,
+                    Some(&n),
+                    None,
+                    None,
+                    "bad_login",
+                    "wrong user name or password",
+                )
+            })
+            .await;
+        return Err(AuthError::BadLogin.into());
+    };
+    let device = crate::admin::web_device(&user.username);
+    let token = relay.issue_token(&user.username, &device, true)?;
+    Ok(Json(json!({
+        "token": token,
+        "user": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+        "department": user.department,
+        "inbox": user.inbox_doc.url().to_string(),
+    })))
+}
+
+async fn me(State(relay): State<Relay>, Authed(p): Authed) -> AppResult<Json<Value>> {
+    let name = p.user.to_string();
+    let (user, _) = relay
+        .db
+        .read(move |c| records::user(c, &name))
+        .await?
+        .ok_or_else(|| AppError::NotFound("no such user".into()))?;
+    Ok(Json(json!({
+        "user": p.user,
+        "display_name": user.display_name,
+        "role": p.role,
+        "department": p.department,
+        "device": p.device,
+        "inbox": user.inbox_doc.url().to_string(),
+        "relay_peer_id": relay.peer_id(),
+    })))
+}
+
+#[derive(Deserialize)]
+struct NewTicket {
+    kind: String,
+    title: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    description: String,
+    household: Option<String>,
+    channel: Option<String>,
+    urgency: Option<String>,
+    category: Option<String>,
+    paid: Option<bool>,
+}
+
+async fn create_ticket(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Json(body): Json<NewTicket>,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    require(
+        &p,
+        &[
+            Role::FrontDesk,
+            Role::Supervisor,
+            Role::Manager,
+            Role::Dispatcher,
+            Role::EngineeringSupervisor,
+        ],
+        "record a contact",
+    )?;
+    let kind: Kind = body
+        .kind
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("unknown kind {:?}", body.kind)))?;
+    if body.title.trim().is_empty() || body.title.len() > 200 {
+        return Err(AppError::BadRequest(
+            "title must be 1 to 200 characters".into(),
+        ));
+    }
+    if body.description.len() > 10_000 || body.location.len() > 200 {
+        return Err(AppError::BadRequest(
+            "description or location is too long".into(),
+        ));
+    }
+    let household: Option<DocUrl> = match body.household.as_deref().filter(|h| !h.is_empty()) {
+        Some(h) => Some(parse_id(h)?.url()),
+        None => None,
+    };
+    if household.is_none() && body.location.trim().is_empty() {
+        return Err(AppError::BadRequest(
+            "a ticket needs a household or a location".into(),
+        ));
+    }
+    let channel: Channel = parse_opt(body.channel.as_deref(), "channel")?.unwrap_or(Channel::Phone);
+    let urgency: Urgency =
+        parse_opt(body.urgency.as_deref(), "urgency")?.unwrap_or(Urgency::Normal);
+    if kind.is_order() && body.category.as_deref().is_none_or(|c| c.trim().is_empty()) {
+        return Err(AppError::BadRequest(
+            "repair and paid-service orders need a category".into(),
+        ));
+    }
+    let now = relay.hub.now();
+    let header = TicketHeader {
+        kind,
+        household,
+        location: body.location,
+        title: body.title,
+        description: body.description,
+        reported: Reported {
+            by: p.user.clone(),
+            channel,
+            at: now,
+        },
+    };
+    let event = Event {
+        id: EventId::random(),
+        action: schema::lifecycle::creation_action(kind).as_str().into(),
+        by: p.user.clone(),
+        device: p.device.clone(),
+        at: now,
+        data: EventData {
+            category: body.category,
+            urgency: Some(urgency),
+            paid: body.paid,
+            ..EventData::default()
+        },
+    };
+    let id = DocId::random();
+    let ev = event.clone();
+    let rejection = relay
+        .hub
+        .author(&p, id, true, move |t| {
+            doc::create_ticket(t, &header)?;
+            doc::append_event(t, &ev)
+        })
+        .await?;
+    if let Some(r) = rejection {
+        return Err(AppError::Refused(format!(
+            "{}: {}",
+            r.rule.name(),
+            r.reason
+        )));
+    }
+    let detail = ticket_detail(&relay, id).await?;
+    Ok((StatusCode::CREATED, Json(detail)))
+}
+
+#[derive(Deserialize, Default)]
+struct TicketQuery {
+    kind: Option<String>,
+    status: Option<String>,
+    assignee: Option<String>,
+    department: Option<String>,
+    flag: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<u32>,
+}
+
+fn meta_of(row: &records::TicketRow) -> TicketMeta {
+    let projection: Option<Projection> = serde_json::from_value(row.projection.clone()).ok();
+    TicketMeta {
+        kind: row.kind.parse().unwrap_or(Kind::Repair),
+        paid: row.paid,
+        department: row.department.as_deref().and_then(|d| d.parse().ok()),
+        created_by: row
+            .created_by
+            .parse()
+            .unwrap_or_else(|_| UserId::new("unknown").expect("a valid user id")),
+        assignee: row.assignee.as_deref().and_then(|a| a.parse().ok()),
+        engineers: projection
+            .map(|p| p.engineers().into_iter().cloned().collect())
+            .unwrap_or_default(),
+    }
+}
+
+fn row_json(row: &records::TicketRow, now: DateTime<Utc>) -> Value {
+    let flags: Vec<&str> = serde_json::from_value::<Projection>(row.projection.clone())
+        .map(|p| p.flags(now).into_iter().map(Flag::as_str).collect())
+        .unwrap_or_default();
+    json!({
+        "id": row.doc_id.to_string(),
+        "url": row.doc_id.url().to_string(),
+        "kind": row.kind,
+        "status": row.status,
+        "serial": row.serial,
+        "title": row.title,
+        "location": row.location,
+        "household": row.household,
+        "assignee": row.assignee,
+        "department": row.department,
+        "created_by": row.created_by,
+        "channel": row.channel,
+        "reported_at": doc::rfc3339(row.reported_at),
+        "received_at": doc::rfc3339(row.received_at),
+        "updated_at": doc::rfc3339(row.updated_at),
+        "paid": row.paid,
+        "flags": flags,
+    })
+}
+
+async fn list_tickets(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Query(q): Query<TicketQuery>,
+) -> AppResult<Json<Value>> {
+    let flag: Option<Flag> = match q.flag.as_deref().filter(|f| !f.is_empty()) {
+        Some(f) => Some(
+            Flag::ALL
+                .into_iter()
+                .find(|x| x.as_str().eq_ignore_ascii_case(f))
+                .ok_or_else(|| AppError::BadRequest(format!("unknown flag {f:?}")))?,
+        ),
+        None => None,
+    };
+    let kind: Option<Kind> = parse_opt(q.kind.as_deref(), "kind")?;
+    let status: Option<schema::Status> = parse_opt(q.status.as_deref(), "status")?;
+    let department: Option<schema::Department> = parse_opt(q.department.as_deref(), "department")?;
+    let filter = TicketFilter {
+        kind: kind.map(|k| k.as_str().to_owned()),
+        status: status.map(|s| s.as_str().to_owned()),
+        assignee: q.assignee.filter(|a| !a.is_empty()),
+        department: department.map(|d| d.as_str().to_owned()),
+        from: parse_time(q.from.as_deref(), "from")?,
+        to: parse_time(q.to.as_deref(), "to")?,
+        limit: q.limit.unwrap_or(1000).min(5000),
+    };
+    let rows = relay.db.read(move |c| records::tickets(c, &filter)).await?;
+    let now = relay.hub.now();
+    let tickets: Vec<Value> = rows
+        .iter()
+        .filter(|r| access::may_sync(&p, &DocClass::Ticket(meta_of(r)), false))
+        .map(|r| row_json(r, now))
+        .filter(|v| {
+            flag.is_none_or(|f| {
+                v["flags"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x == f.as_str()))
+            })
+        })
+        .collect();
+    Ok(Json(
+        json!({ "tickets": tickets, "as_of": doc::rfc3339(now) }),
+    ))
+}
+
+async fn ticket_detail(relay: &Relay, id: DocId) -> AppResult<Value> {
+    let row = relay
+        .db
+        .read(move |c| records::ticket(c, id))
+        .await?
+        .ok_or_else(|| AppError::NotFound(format!("no ticket {id}")))?;
+    let bytes = relay
+        .db
+        .read(move |c| records::load_document(c, id))
+        .await?;
+    let Some(stored) = bytes else {
+        return Err(AppError::NotFound(format!("no ticket {id}")));
+    };
+    let ticket = tokio::task::spawn_blocking(move || -> Result<schema::Ticket, AppError> {
+        let mut doc = match &stored.snapshot {
+            Some(s) => {
+                automerge::Automerge::load(s).map_err(|e| AppError::Internal(e.to_string()))?
+            }
+            None => automerge::Automerge::new(),
+        };
+        for c in &stored.chunks {
+            doc.load_incremental(c)
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+        }
+        read_ticket(&doc, None).map_err(|e| AppError::Internal(e.to_string()))
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))??;
+    let now = relay.hub.now();
+    let projection = Projection::official(&ticket, &relay.hub.policy);
+    let events: Vec<Value> = ticket
+        .events
+        .iter()
+        .map(|e| {
+            let v = ticket.server.verdicts.get(&e.id);
+            json!({
+                "id": e.id, "action": e.action, "by": e.by, "device": e.device,
+                "at": doc::rfc3339(e.at), "data": e.data,
+                "verdict": v.map(|v| json!({
+                    "seq": v.seq, "outcome": v.outcome, "rule": v.rule, "reason": v.reason, "at": doc::rfc3339(v.at)
+                })),
+            })
+        })
+        .collect();
+    let mut out = row_json(&row, now);
+    out["serial"] = json!(ticket.server.serial.map(|s| s.to_string()));
+    out["description"] = json!(ticket.header.description);
+    out["projection"] = serde_json::to_value(&projection).unwrap_or(Value::Null);
+    out["flags"] = json!(
+        projection
+            .flags(now)
+            .into_iter()
+            .map(Flag::as_str)
+            .collect::<Vec<_>>()
+    );
+    out["events"] = json!(events);
+    out["notes"] = serde_json::to_value(&ticket.notes).unwrap_or(Value::Null);
+    out["attachments"] = serde_json::to_value(&ticket.attachments).unwrap_or(Value::Null);
+    Ok(out)
+}
+
+async fn get_ticket(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    if !relay.hub.may_sync(&p, id).await? {
+        return Err(AppError::NotFound(format!("no ticket {id}")));
+    }
+    Ok(Json(ticket_detail(&relay, id).await?))
+}
+
+#[derive(Deserialize)]
+struct NewEvent {
+    action: String,
+    #[serde(default)]
+    data: EventData,
+    note: Option<String>,
+}
+
+async fn post_event(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+    Json(body): Json<NewEvent>,
+) -> AppResult<Json<Value>> {
+    let id = parse_id(&id)?;
+    let action: Action = body
+        .action
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("unknown action {:?}", body.action)))?;
+    let now = relay.hub.now();
+    let event = Event {
+        id: EventId::random(),
+        action: action.as_str().into(),
+        by: p.user.clone(),
+        device: p.device.clone(),
+        at: now,
+        data: body.data,
+    };
+    let note = body
+        .note
+        .filter(|n| !n.trim().is_empty())
+        .map(|text| schema::ticket::Note {
+            id: EventId::random(),
+            by: p.user.clone(),
+            device: p.device.clone(),
+            at: now,
+            text,
+        });
+    let ev = event.clone();
+    let rejection = relay
+        .hub
+        .author(&p, id, false, move |t| {
+            doc::append_event(t, &ev)?;
+            if let Some(n) = &note {
+                doc::append_note(t, n)?;
+            }
+            Ok(())
+        })
+        .await?;
+    if let Some(r) = rejection {
+        return Err(AppError::Refused(format!(
+            "{}: {}",
+            r.rule.name(),
+            r.reason
+        )));
+    }
+    let detail = ticket_detail(&relay, id).await?;
+    let verdict = detail["events"]
+        .as_array()
+        .and_then(|es| es.iter().find(|e| e["id"] == event.id.as_str()))
+        .map(|e| e["verdict"].clone())
+        .unwrap_or(Value::Null);
+    Ok(Json(
+        json!({ "event_id": event.id, "verdict": verdict, "ticket": detail }),
+    ))
+}
+
+#[derive(Deserialize, Default)]
+struct ReviewQuery {
+    open: Option<bool>,
+    kind: Option<String>,
+    document: Option<String>,
+}
+
+async fn review_queue(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Query(q): Query<ReviewQuery>,
+) -> AppResult<Json<Value>> {
+    require(&p, REVIEWERS, "see the review queue")?;
+    let doc_id = q.document.as_deref().map(parse_id).transpose()?;
+    let f = ReviewFilter {
+        open_only: q.open.unwrap_or(false),
+        doc_id,
+        kind: q.kind.filter(|k| !k.is_empty()),
+    };
+    let rows = relay.db.read(move |c| records::review_queue(c, &f)).await?;
+    Ok(Json(json!({ "items": rows })))
+}
+
+#[derive(Deserialize, Default)]
+struct SyncLogQuery {
+    user: Option<String>,
+    device: Option<String>,
+    document: Option<String>,
+    verdict: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+async fn sync_log(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Query(q): Query<SyncLogQuery>,
+) -> AppResult<Json<Value>> {
+    require(&p, SUPERVISORS, "read the sync log")?;
+    let f = records::SyncLogFilter {
+        user: q.user.filter(|s| !s.is_empty()),
+        device: q.device.filter(|s| !s.is_empty()),
+        document: q
+            .document
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(parse_id)
+            .transpose()?,
+        verdict: q.verdict.filter(|s| !s.is_empty()),
+        from: parse_time(q.from.as_deref(), "from")?,
+        to: parse_time(q.to.as_deref(), "to")?,
+    };
+    let (sessions, changes) = relay
+        .db
+        .read(move |c| {
+            Ok((
+                records::sync_sessions(c, &f)?,
+                records::change_ledger(c, &f)?,
+            ))
+        })
+        .await?;
+    Ok(Json(json!({ "sessions": sessions, "changes": changes })))
+}
+
+async fn security_log(State(relay): State<Relay>, Authed(p): Authed) -> AppResult<Json<Value>> {
+    require(&p, SUPERVISORS, "read the security log")?;
+    let rows = relay.db.read(|c| records::security_log(c, 1000)).await?;
+    Ok(Json(json!({ "items": rows })))
+}
+
+#[derive(Deserialize)]
+struct ContinuityQuery {
+    series: String,
+    year: u16,
+}
+
+async fn serial_continuity(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Query(q): Query<ContinuityQuery>,
+) -> AppResult<Json<Value>> {
+    require(
+        &p,
+        &[
+            Role::Supervisor,
+            Role::Manager,
+            Role::FrontDesk,
+            Role::EngineeringSupervisor,
+        ],
+        "read the serial register",
+    )?;
+    let series: Series = q
+        .series
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("unknown series {:?}", q.series)))?;
+    let year = q.year;
+    let (ledger, tickets) = relay
+        .db
+        .read(move |c| {
+            let ledger = records::number_ledger(c, series, year)?;
+            let mut tickets = BTreeMap::new();
+            for row in &ledger {
+                if let Some(t) = records::ticket(c, row.doc_id)? {
+                    tickets.insert(row.number, t);
+                }
+            }
+            Ok((ledger, tickets))
+        })
+        .await?;
+    let mut missing = Vec::new();
+    let mut out_of_order = Vec::new();
+    let mut expected = 1u32;
+    let mut last_at: Option<DateTime<Utc>> = None;
+    let mut entries = Vec::new();
+    for row in &ledger {
+        while expected < row.number {
+            missing.push(expected);
+            expected += 1;
+        }
+        expected = row.number + 1;
+        if last_at.is_some_and(|t| row.assigned_at < t) {
+            out_of_order.push(row.number);
+        }
+        last_at = Some(row.assigned_at);
+        let t = tickets.get(&row.number);
+        let projection: Option<Projection> =
+            t.and_then(|t| serde_json::from_value(t.projection.clone()).ok());
+        entries.push(json!({
+            "serial": schema::Serial::new(series, year, row.number).map(|s| s.to_string()).unwrap_or_default(),
+            "number": row.number,
+            "ticket": row.doc_id.to_string(),
+            "assigned_at": doc::rfc3339(row.assigned_at),
+            "status": t.map(|t| t.status.clone()),
+            "title": t.map(|t| t.title.clone()),
+            "void_reason": projection.as_ref().filter(|p| p.status == schema::Status::Voided).and_then(|p| p.end_reason.clone()),
+        }));
+    }
+    Ok(Json(json!({
+        "series": series.code(),
+        "year": year,
+        "issued": ledger.len(),
+        "first": ledger.first().map(|r| r.number),
+        "last": ledger.last().map(|r| r.number),
+        "missing": missing,
+        "out_of_order": out_of_order,
+        "continuous": missing.is_empty() && out_of_order.is_empty(),
+        "entries": entries,
+    })))
+}
+
+async fn devices(State(relay): State<Relay>, Authed(p): Authed) -> AppResult<Json<Value>> {
+    require(&p, SUPERVISORS, "list devices")?;
+    let rows = relay.db.read(records::devices).await?;
+    Ok(Json(json!({ "devices": rows })))
+}
+
+async fn revoke_device(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    require(&p, &[Role::Manager], "revoke devices")?;
+    let device: schema::DeviceId = id
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("{id:?} is not a device id")))?;
+    let revoked = crate::admin::revoke_device(&relay, &device).await?;
+    Ok(Json(json!({ "device": device, "revoked": revoked })))
+}
+
+#[derive(Deserialize, Default)]
+struct HouseholdQuery {
+    q: Option<String>,
+}
+
+async fn households(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Query(q): Query<HouseholdQuery>,
+) -> AppResult<Json<Value>> {
+    require(
+        &p,
+        &[
+            Role::FrontDesk,
+            Role::Supervisor,
+            Role::Manager,
+            Role::Cashier,
+            Role::EngineeringSupervisor,
+            Role::Dispatcher,
+        ],
+        "search households",
+    )?;
+    let needle = q.q.filter(|s| !s.is_empty() && s.len() < 100);
+    let rows = relay
+        .db
+        .read(move |c| records::households(c, needle.as_deref()))
+        .await?;
+    Ok(Json(json!({ "households": rows.iter().map(|h| json!({
+        "id": h.doc_id.to_string(), "url": h.doc_id.url().to_string(),
+        "private": h.private_doc.map(|p| p.url().to_string()), "building": h.building, "unit": h.unit,
+    })).collect::<Vec<_>>() })))
+}

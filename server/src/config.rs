@@ -1,0 +1,53 @@
+//! The relay's configuration, read once at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use chrono::Duration;
+
+/// Where the relay keeps its data and how it behaves.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The data directory (database, blobs, demo credentials).
+    pub data_dir: PathBuf,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// How long a dashboard session token lasts.
+    pub session_ttl: Duration,
+    /// How long a device token lasts.
+    pub device_ttl: Duration,
+    /// The largest WebSocket frame accepted.
+    pub max_frame_bytes: usize,
+    /// Messages per second a connection may send on average.
+    pub messages_per_second: u32,
+    /// The burst a connection may send at once.
+    pub message_burst: u32,
+    /// The largest blob (photo) accepted.
+    pub max_blob_bytes: u64,
+}
+
+impl Config {
+    /// The defaults, in `data_dir`, listening on `listen`.
+    pub fn new(data_dir: PathBuf, listen: SocketAddr) -> Self {
+        Self {
+            data_dir,
+            listen,
+            session_ttl: Duration::hours(12),
+            device_ttl: Duration::days(365),
+            max_frame_bytes: 8 * 1024 * 1024,
+            messages_per_second: 200,
+            message_burst: 2_000,
+            max_blob_bytes: 20 * 1024 * 1024,
+        }
+    }
+
+    /// The database file.
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("propsync.sqlite3")
+    }
+
+    /// The blob directory.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.data_dir.join("blobs")
+    }
+}

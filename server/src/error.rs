@@ -1,0 +1,96 @@
+//! The relay's one error type for HTTP: every failure becomes a JSON body
+//! `{"error": {"code", "message"}}` with the right status, in one `match`.
+//! Internal causes are logged, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::hub::HubError;
+use crate::store::StoreError;
+
+/// An error a handler returns.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 400: the request is malformed or names unknown values.
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid token.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// 403: the user's role may not do this.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: a rule of the data refuses it (duplicate name, wrong state, offset).
+    #[error("{0}")]
+    Conflict(String),
+    /// 413.
+    #[error("{0}")]
+    TooLarge(String),
+    /// 422: the change was refused by a hard rule.
+    #[error("{0}")]
+    Refused(String),
+    /// 507: storage is full; reads still work.
+    #[error("the relay's storage is full; try again when space has been freed")]
+    StorageFull,
+    /// 500: logged, never detailed to the caller.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Full => AppError::StorageFull,
+            StoreError::Conflict(m) => AppError::Conflict(m),
+            other => AppError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<HubError> for AppError {
+    fn from(e: HubError) -> Self {
+        match e {
+            HubError::Store(s) => s.into(),
+            HubError::Unavailable(id) => {
+                AppError::NotFound(format!("document {id} is not available to you"))
+            }
+            HubError::Refused(m) => AppError::Refused(m),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::Auth(AuthError::BadLogin) => (StatusCode::UNAUTHORIZED, "bad_login"),
+            AppError::Auth(AuthError::Expired) => (StatusCode::UNAUTHORIZED, "token_expired"),
+            AppError::Auth(AuthError::Revoked) => (StatusCode::UNAUTHORIZED, "revoked"),
+            AppError::Auth(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            AppError::Refused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
+            AppError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
+            AppError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
+            }
+        };
+        (
+            status,
+            Json(json!({"error": {"code": code, "message": self.to_string()}})),
+        )
+            .into_response()
+    }
+}
+
+/// A handler's result.
+pub type AppResult<T> = Result<T, AppError>;

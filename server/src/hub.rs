@@ -1,0 +1,1692 @@
+//! The document hub: every document in use, the peers syncing it, and the
+//! path every incoming change takes (DESIGN.md §4–§7):
+//!
+//! 1. the sync message's changes are unpacked and ordered by their dependencies;
+//! 2. hard rules ([`crate::validate`]) are checked on each change's own ops;
+//! 3. the survivors are merged into a fork, which is read back to check every
+//!    new event's author and shape;
+//! 4. each new event is judged against what its author saw (the fork at the
+//!    change's heads) and the official state, in order, and gets the next `seq`;
+//! 5. one write job stores the changes, the relay's verdict change, the serial
+//!    number if one is due, the ledgers, the register row and the access rows
+//!    in one transaction (group-committed with other documents' jobs);
+//! 6. only then does the fork become the document, the sender get its reply
+//!    and every other peer of the document its update.
+//!
+//! **Architecture Invariant:** work on one document is serialised by that
+//! document's lock; work on different documents runs in parallel. No reply
+//! leaves before the write that holds its changes has committed.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
+use automerge::{ActorId, Automerge, Change, ChangeHash, transaction::CommitOptions};
+use chrono::{DateTime, Datelike, Utc};
+use schema::doc::{self, read_ticket};
+use schema::inbox::{Access, DocKind, InboxEntry};
+use schema::wire::{self, PeerId};
+use schema::{
+    Action, DeviceId, DocId, Event, Outcome, Policy, Principal, Projection, Role, Serial, Series,
+    Ticket, UserId, VerdictRecord,
+};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::access::{self, DocClass, TicketMeta};
+use crate::store::records::{self, ChangeRow, ReviewRow, TicketRow, VerdictRow};
+use crate::store::{Db, StoreError};
+use crate::validate::{self, HardRule, Layout, Rejection};
+
+/// The relay's clock; passed in so tests can move time.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// A connection's id within this process.
+pub(crate) type ConnId = u64;
+
+/// What a connection task sends to its peer.
+#[derive(Debug)]
+pub(crate) enum Outgoing {
+    /// A protocol message.
+    Msg(wire::Message),
+    /// Close the connection with this reason.
+    Close(String),
+}
+
+/// Per-session counters, shared by the connection task and the hub.
+#[derive(Debug, Default)]
+pub(crate) struct SessionStats {
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
+    pub(crate) messages_in: AtomicU64,
+    pub(crate) messages_out: AtomicU64,
+    pub(crate) documents: AtomicU64,
+    pub(crate) changes_received: AtomicU64,
+    pub(crate) accepted: AtomicU64,
+    pub(crate) conflict: AtomicU64,
+    pub(crate) rejected: AtomicU64,
+    pub(crate) hard_rejected: AtomicU64,
+}
+
+impl SessionStats {
+    pub(crate) fn snapshot(&self) -> records::SessionCounters {
+        let g = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        records::SessionCounters {
+            bytes_in: g(&self.bytes_in),
+            bytes_out: g(&self.bytes_out),
+            messages_in: g(&self.messages_in),
+            messages_out: g(&self.messages_out),
+            documents: g(&self.documents),
+            changes_received: g(&self.changes_received),
+            accepted: g(&self.accepted),
+            conflict: g(&self.conflict),
+            rejected: g(&self.rejected),
+            hard_rejected: g(&self.hard_rejected),
+        }
+    }
+
+    fn count(&self, outcome: &str) {
+        let counter = match outcome {
+            "accepted" => &self.accepted,
+            "conflict" => &self.conflict,
+            "rejected" => &self.rejected,
+            _ => &self.hard_rejected,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A connected peer, as the hub sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct Peer {
+    pub(crate) conn: ConnId,
+    pub(crate) peer_id: PeerId,
+    pub(crate) principal: Principal,
+    pub(crate) session: Option<i64>,
+    pub(crate) out: mpsc::Sender<Outgoing>,
+    pub(crate) stats: Arc<SessionStats>,
+}
+
+/// A change to a ticket, for live views (the dashboard's register).
+#[derive(Clone, Debug, serde::Serialize)]
+pub(crate) struct Live {
+    pub(crate) doc_id: String,
+    pub(crate) status: Option<String>,
+    pub(crate) serial: Option<String>,
+}
+
+/// Why the hub could not do something.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HubError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("document {0} is not available")]
+    Unavailable(DocId),
+    #[error("{0}")]
+    Refused(String),
+}
+
+struct PeerDoc {
+    peer: Peer,
+    sync: SyncState,
+}
+
+struct DocState {
+    doc: Automerge,
+    class: Option<DocClass>,
+    persisted: Vec<ChangeHash>,
+    snapshot_len: usize,
+    peers: HashMap<ConnId, PeerDoc>,
+    last_used: Instant,
+}
+
+#[derive(Default)]
+struct Slot {
+    state: tokio::sync::Mutex<Option<DocState>>,
+}
+
+/// One incoming change with what the ledger needs.
+#[derive(Clone)]
+struct Incoming {
+    hash: ChangeHash,
+    actor: ActorId,
+    bytes: Vec<u8>,
+    authored_at: DateTime<Utc>,
+}
+
+impl Incoming {
+    fn of(c: &mut Change) -> Self {
+        let ms = c.timestamp();
+        Self {
+            hash: c.hash(),
+            actor: c.actor_id().clone(),
+            bytes: c.bytes().to_vec(),
+            authored_at: DateTime::from_timestamp_millis(ms).unwrap_or_default(),
+        }
+    }
+}
+
+/// A judged event, with the change that carried it.
+struct Judged {
+    event: Event,
+    record: VerdictRecord,
+    change: ChangeHash,
+}
+
+/// What ingesting one batch produced.
+#[derive(Default)]
+struct Ingest {
+    trial: Option<Automerge>,
+    accepted: Vec<Incoming>,
+    rejected: Vec<(Incoming, Rejection)>,
+    judged: Vec<Judged>,
+    new_actors: Vec<ActorId>,
+    official: Option<Projection>,
+    ticket: Option<Ticket>,
+    serial_due: Option<Series>,
+    kind: Option<DocKind>,
+}
+
+/// What the write job returns.
+struct Committed {
+    doc: Automerge,
+    serial: Option<Serial>,
+    snapshot_len: usize,
+}
+
+/// A registered connection: its device, user and outgoing queue.
+type ConnEntry = (DeviceId, UserId, mpsc::Sender<Outgoing>);
+
+/// The document hub. One per relay; cheap handles are `Arc<Hub>`.
+pub(crate) struct Hub {
+    pub(crate) db: Db,
+    pub(crate) policy: Policy,
+    pub(crate) relay_actor: ActorId,
+    pub(crate) relay_peer: PeerId,
+    pub(crate) limits: validate::Limits,
+    pub(crate) clock: Clock,
+    slots: Mutex<HashMap<DocId, Arc<Slot>>>,
+    actors: Mutex<HashMap<ActorId, (DeviceId, UserId)>>,
+    pub(crate) live: broadcast::Sender<Live>,
+    conns: Mutex<HashMap<ConnId, ConnEntry>>,
+    next_conn: AtomicU64,
+    /// Tickets whose audience may have changed, for the inbox keeper.
+    inbox_changes: Mutex<Vec<(DocId, Option<TicketMeta>, TicketMeta)>>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("relay_peer", &self.relay_peer)
+            .finish_non_exhaustive()
+    }
+}
+
+fn hex_hash(h: &ChangeHash) -> String {
+    h.to_string()
+}
+
+/// The worst verdict among a change's events ("accepted" if it carried none).
+fn worst(outcomes: impl Iterator<Item = Outcome>) -> Outcome {
+    outcomes.max().unwrap_or(Outcome::Accepted)
+}
+
+impl Hub {
+    pub(crate) fn new(db: Db, relay_actor: ActorId, relay_peer: PeerId, clock: Clock) -> Self {
+        let (live, _) = broadcast::channel(1024);
+        Self {
+            db,
+            policy: Policy::default(),
+            relay_actor,
+            relay_peer,
+            limits: validate::Limits::default(),
+            clock,
+            slots: Mutex::new(HashMap::new()),
+            actors: Mutex::new(HashMap::new()),
+            live,
+            conns: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            inbox_changes: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    // ------------------------------------------------------------ connections
+
+    /// Registers a connection so revocation and role changes can reach it.
+    pub(crate) fn connect(
+        &self,
+        device: DeviceId,
+        user: UserId,
+        out: mpsc::Sender<Outgoing>,
+    ) -> ConnId {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut c) = self.conns.lock() {
+            c.insert(id, (device, user, out));
+        }
+        id
+    }
+
+    /// Forgets a connection and its sync states.
+    pub(crate) async fn disconnect(&self, conn: ConnId) {
+        if let Ok(mut c) = self.conns.lock() {
+            c.remove(&conn);
+        }
+        let slots: Vec<Arc<Slot>> = self
+            .slots
+            .lock()
+            .map(|s| s.values().cloned().collect())
+            .unwrap_or_default();
+        for slot in slots {
+            let mut g = slot.state.lock().await;
+            if let Some(state) = g.as_mut() {
+                state.peers.remove(&conn);
+            }
+        }
+    }
+
+    /// Closes every connection of a device (revocation) or user (role change).
+    pub(crate) fn kick(
+        &self,
+        device: Option<&DeviceId>,
+        user: Option<&UserId>,
+        reason: &str,
+    ) -> usize {
+        let Ok(c) = self.conns.lock() else { return 0 };
+        let mut n = 0;
+        for (d, u, out) in c.values() {
+            if device.is_some_and(|x| x == d) || user.is_some_and(|x| x == u) {
+                let _ = out.try_send(Outgoing::Close(reason.to_owned()));
+                n += 1;
+            }
+        }
+        n
+    }
+
+    /// How many connections are open.
+    pub(crate) fn connection_count(&self) -> usize {
+        self.conns.lock().map(|c| c.len()).unwrap_or(0)
+    }
+
+    /// Drops documents nobody is syncing and nobody used for `idle`.
+    pub(crate) async fn evict_idle(&self, idle: std::time::Duration) -> usize {
+        let slots: Vec<(DocId, Arc<Slot>)> = self
+            .slots
+            .lock()
+            .map(|s| s.iter().map(|(k, v)| (*k, v.clone())).collect())
+            .unwrap_or_default();
+        let mut evicted = 0;
+        for (id, slot) in slots {
+            let Ok(mut g) = slot.state.try_lock() else {
+                continue;
+            };
+            let drop_it = g
+                .as_ref()
+                .is_none_or(|s| s.peers.is_empty() && s.last_used.elapsed() >= idle);
+            if drop_it {
+                *g = None;
+                drop(g);
+                if let Ok(mut s) = self.slots.lock()
+                    && s.get(&id).is_some_and(|x| Arc::strong_count(x) <= 2)
+                {
+                    s.remove(&id);
+                    evicted += 1;
+                }
+            }
+        }
+        evicted
+    }
+
+    /// How many documents are in memory.
+    pub(crate) fn loaded_count(&self) -> usize {
+        self.slots.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    fn slot(&self, id: DocId) -> Arc<Slot> {
+        let mut s = self
+            .slots
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.entry(id).or_default().clone()
+    }
+
+    // ------------------------------------------------------------ loading
+
+    async fn load(&self, id: DocId) -> Result<Option<DocState>, HubError> {
+        let db = self.db.clone();
+        let relay = self.relay_actor.clone();
+        tokio::task::spawn_blocking(move || -> Result<Option<DocState>, HubError> {
+            let Some(stored) = db.read_blocking(|c| records::load_document(c, id))? else {
+                return Ok(None);
+            };
+            let mut doc = Automerge::new();
+            let mut snapshot_len = 0;
+            if let Some(s) = &stored.snapshot {
+                snapshot_len = s.len();
+                doc = validate::guarded("loading a stored document", || Automerge::load(s))
+                    .map_err(|r| StoreError::Corrupt(r.reason))?
+                    .map_err(|e| StoreError::Corrupt(format!("document {id}: {e}")))?;
+            }
+            for chunk in &stored.chunks {
+                validate::guarded("loading a stored chunk", || doc.load_incremental(chunk))
+                    .map_err(|r| StoreError::Corrupt(r.reason))?
+                    .map_err(|e| StoreError::Corrupt(format!("document {id}: {e}")))?;
+            }
+            doc.set_actor(relay);
+            let class = classify(&db, id, &doc)?;
+            let persisted = doc.get_heads();
+            Ok(Some(DocState {
+                doc,
+                class,
+                persisted,
+                snapshot_len,
+                peers: HashMap::new(),
+                last_used: Instant::now(),
+            }))
+        })
+        .await
+        .map_err(|_| HubError::Refused("loading was interrupted".into()))?
+    }
+
+    /// Whether `p` may sync document `id` (loading what is needed to decide).
+    pub(crate) async fn may_sync(&self, p: &Principal, id: DocId) -> Result<bool, HubError> {
+        let slot = self.slot(id);
+        let mut g = slot.state.lock().await;
+        if g.is_none() {
+            *g = self.load(id).await?;
+        }
+        let Some(state) = g.as_ref() else {
+            return Ok(false);
+        };
+        self.allowed(p, id, state).await
+    }
+
+    async fn allowed(&self, p: &Principal, id: DocId, state: &DocState) -> Result<bool, HubError> {
+        let Some(class) = &state.class else {
+            return Ok(false);
+        };
+        let explicit = if matches!(class, DocClass::Household)
+            && matches!(p.role, Role::Engineer | Role::DepartmentStaff)
+        {
+            let user = p.user.clone();
+            self.db
+                .read(move |c| records::access(c, id, &user))
+                .await?
+                .is_some()
+        } else {
+            false
+        };
+        Ok(access::may_sync(p, class, explicit))
+    }
+
+    // ------------------------------------------------------------ the sync path
+
+    /// Handles a `request` or `sync` message from `peer` for document `id`.
+    pub(crate) async fn receive(
+        &self,
+        peer: &Peer,
+        id: DocId,
+        data: &[u8],
+        fresh: bool,
+    ) -> Result<(), HubError> {
+        let slot = self.slot(id);
+        let mut guard = slot.state.lock().await;
+        if guard.is_none() {
+            *guard = self.load(id).await?;
+        }
+        let msg = match validate::guarded("decoding a sync message", || SyncMessage::decode(data)) {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                self.security(peer, "malformed_sync", &format!("document {id}: {e}"))
+                    .await;
+                self.send(
+                    peer,
+                    error_msg(
+                        &self.relay_peer,
+                        peer,
+                        &format!("malformed sync message for {id}: {e}"),
+                    ),
+                );
+                return Ok(());
+            }
+            Err(r) => {
+                self.security(
+                    peer,
+                    "malformed_sync",
+                    &format!("document {id}: {}", r.reason),
+                )
+                .await;
+                self.send(
+                    peer,
+                    error_msg(
+                        &self.relay_peer,
+                        peer,
+                        &format!("malformed sync message for {id}"),
+                    ),
+                );
+                return Ok(());
+            }
+        };
+        let creating = guard.is_none();
+        if creating {
+            if fresh || msg.changes.is_empty() || !access::may_create(&peer.principal) {
+                self.send(peer, unavailable(&self.relay_peer, peer, id));
+                return Ok(());
+            }
+            *guard = Some(DocState {
+                doc: Automerge::new().with_actor(self.relay_actor.clone()),
+                class: None,
+                persisted: Vec::new(),
+                snapshot_len: 0,
+                peers: HashMap::new(),
+                last_used: Instant::now(),
+            });
+        } else if let Some(state) = guard.as_ref()
+            && !self.allowed(&peer.principal, id, state).await?
+        {
+            self.send(peer, unavailable(&self.relay_peer, peer, id));
+            return Ok(());
+        }
+        let Some(mut state) = guard.take() else {
+            return Ok(());
+        };
+        state.last_used = Instant::now();
+        let mut pd = state.peers.remove(&peer.conn).unwrap_or_else(|| {
+            peer.stats.documents.fetch_add(1, Ordering::Relaxed);
+            PeerDoc {
+                peer: peer.clone(),
+                sync: SyncState::new(),
+            }
+        });
+        if fresh {
+            pd.sync = SyncState::new();
+        }
+        pd.peer = peer.clone();
+
+        let mut msg = msg;
+        let chunks = std::mem::replace(&mut msg.changes, automerge::sync::ChunkList::empty());
+        let mut rejected_any: Option<Rejection> = None;
+        let mut rejected_hashes = Vec::new();
+        if !chunks.is_empty() && !pd.sync.read_only {
+            let result = self
+                .ingest_chunks(
+                    id,
+                    &mut state,
+                    &peer.principal,
+                    peer.session,
+                    &chunks,
+                    &peer.stats,
+                )
+                .await;
+            match result {
+                Ok(out) => {
+                    if let Some((r, hashes)) = out {
+                        rejected_any = Some(r);
+                        rejected_hashes = hashes;
+                    }
+                }
+                Err(e) => {
+                    // Nothing was stored: put the document back as it was and
+                    // tell the peer; its changes stay on its side.
+                    state.peers.insert(peer.conn, pd);
+                    let stale = matches!(e, HubError::Store(_));
+                    *guard = if stale { None } else { Some(state) };
+                    self.send(
+                        peer,
+                        error_msg(
+                            &self.relay_peer,
+                            peer,
+                            &format!("the relay could not store changes: {e}"),
+                        ),
+                    );
+                    return Err(e);
+                }
+            }
+        }
+        if state.class.is_none() {
+            // A creation whose every change was refused: nothing to keep.
+            if let Some(r) = rejected_any {
+                self.send(
+                    peer,
+                    change_rejected(&self.relay_peer, peer, id, &r, &rejected_hashes),
+                );
+            }
+            self.send(peer, unavailable(&self.relay_peer, peer, id));
+            *guard = None;
+            return Ok(());
+        }
+        let _ = state.doc.receive_sync_message(&mut pd.sync, msg);
+        if let Some(r) = &rejected_any {
+            pd.sync.set_read_only(true);
+            self.send(
+                peer,
+                change_rejected(&self.relay_peer, peer, id, r, &rejected_hashes),
+            );
+        }
+        if let Some(reply) = state.doc.generate_sync_message(&mut pd.sync) {
+            self.send(peer, sync_msg(&self.relay_peer, peer, id, reply.encode()));
+        }
+        state.peers.insert(peer.conn, pd);
+        self.fan_out(&mut state, id, Some(peer.conn));
+        *guard = Some(state);
+        drop(guard);
+        self.keep_inboxes().await;
+        Ok(())
+    }
+
+    fn fan_out(&self, state: &mut DocState, id: DocId, except: Option<ConnId>) {
+        let doc = &state.doc;
+        for (conn, pd) in &mut state.peers {
+            if Some(*conn) == except {
+                continue;
+            }
+            if let Some(m) = doc.generate_sync_message(&mut pd.sync) {
+                self.send(
+                    &pd.peer,
+                    sync_msg(&self.relay_peer, &pd.peer, id, m.encode()),
+                );
+            }
+        }
+    }
+
+    fn send(&self, peer: &Peer, msg: wire::Message) {
+        if peer.out.try_send(Outgoing::Msg(msg)).is_err() {
+            // A peer that does not drain its queue is dropped; it resyncs on reconnect.
+            let _ = peer.out.try_send(Outgoing::Close("too slow".into()));
+        }
+    }
+
+    async fn security(&self, peer: &Peer, kind: &str, detail: &str) {
+        let (u, d, p) = (
+            peer.principal.user.to_string(),
+            peer.principal.device.to_string(),
+            peer.peer_id.to_string(),
+        );
+        let (kind, detail, at) = (kind.to_owned(), detail.to_owned(), self.now());
+        let _ = self
+            .db
+            .write(move |tx| {
+                records::log_security(tx, at, Some(&u), Some(&d), Some(&p), &kind, &detail)
+            })
+            .await;
+    }
+
+    /// Validates, judges and stores a batch; returns the first hard rejection
+    /// (and the refused hashes) if any change was refused.
+    async fn ingest_chunks(
+        &self,
+        id: DocId,
+        state: &mut DocState,
+        author: &Principal,
+        session: Option<i64>,
+        chunks: &automerge::sync::ChunkList,
+        stats: &SessionStats,
+    ) -> Result<Option<(Rejection, Vec<ChangeHash>)>, HubError> {
+        let now = self.now();
+        let changes = match validate::changes_in(chunks.iter(), &self.limits) {
+            Ok(c) => c,
+            Err(r) => {
+                stats.changes_received.fetch_add(1, Ordering::Relaxed);
+                stats.hard_rejected.fetch_add(1, Ordering::Relaxed);
+                self.record_unreadable(author, Some(id), &r, chunks, now)
+                    .await?;
+                return Ok(Some((r, Vec::new())));
+            }
+        };
+        self.ingest(id, state, author, session, changes, stats, now)
+            .await
+    }
+
+    async fn record_unreadable(
+        &self,
+        author: &Principal,
+        doc: Option<DocId>,
+        r: &Rejection,
+        chunks: &automerge::sync::ChunkList,
+        now: DateTime<Utc>,
+    ) -> Result<(), HubError> {
+        let (u, d) = (author.user.to_string(), author.device.to_string());
+        let detail = format!(
+            "{}: {} ({} chunk(s), {} bytes){}",
+            r.rule.name(),
+            r.reason,
+            chunks.len(),
+            chunks.iter().map(<[u8]>::len).sum::<usize>(),
+            doc.map(|d| format!(" in {d}")).unwrap_or_default()
+        );
+        self.db
+            .write(move |tx| {
+                records::log_security(tx, now, Some(&u), Some(&d), None, "hard_rejected", &detail)
+            })
+            .await?;
+        Ok(())
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the batch's context, passed through from two callers"
+    )]
+    async fn ingest(
+        &self,
+        id: DocId,
+        state: &mut DocState,
+        author: &Principal,
+        session: Option<i64>,
+        changes: Vec<Change>,
+        stats: &SessionStats,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Rejection, Vec<ChangeHash>)>, HubError> {
+        let doc = std::mem::take(&mut state.doc);
+        let persisted_heads = state.persisted.clone();
+        let author_c = author.clone();
+        let hub_actors = self.actor_snapshot();
+        let (relay_actor, policy, limits, db) = (
+            self.relay_actor.clone(),
+            self.policy.clone(),
+            self.limits.clone(),
+            self.db.clone(),
+        );
+        let (doc, out) = tokio::task::spawn_blocking(move || {
+            let out = ingest_blocking(
+                &doc,
+                &author_c,
+                changes,
+                &hub_actors,
+                &relay_actor,
+                &policy,
+                &limits,
+                &db,
+                now,
+            );
+            (doc, out)
+        })
+        .await
+        .map_err(|_| HubError::Refused("validation was interrupted".into()))?;
+        state.doc = doc;
+        let out = out?;
+        let first_rejection = out.rejected.first().map(|(_, r)| r.clone());
+        let rejected_hashes: Vec<ChangeHash> = out.rejected.iter().map(|(i, _)| i.hash).collect();
+        stats.changes_received.fetch_add(
+            (out.accepted.len() + out.rejected.len()) as u64,
+            Ordering::Relaxed,
+        );
+        if out.accepted.is_empty() && out.rejected.is_empty() {
+            return Ok(None);
+        }
+        let is_new = state.class.is_none();
+        let outcomes: Vec<(ChangeHash, Outcome)> = out
+            .accepted
+            .iter()
+            .map(|c| {
+                (
+                    c.hash,
+                    worst(
+                        out.judged
+                            .iter()
+                            .filter(|j| j.change == c.hash)
+                            .map(|j| j.record.outcome),
+                    ),
+                )
+            })
+            .collect();
+        let rejected_n = out.rejected.len();
+        let meta = out
+            .ticket
+            .as_ref()
+            .zip(out.official.as_ref())
+            .map(|(t, p)| ticket_meta(t, p));
+        let kind = out.kind;
+        let serial_before = out.ticket.as_ref().and_then(|t| t.server.serial);
+        let committed = self
+            .commit(
+                id,
+                state,
+                author,
+                session,
+                out,
+                persisted_heads,
+                is_new,
+                now,
+            )
+            .await?;
+        for (_, o) in &outcomes {
+            stats.count(o.as_str());
+        }
+        for _ in 0..rejected_n {
+            stats.count("hard_rejected");
+        }
+        if let Some(c) = committed {
+            state.doc = c.doc;
+            state.doc.set_actor(self.relay_actor.clone());
+            state.persisted = state.doc.get_heads();
+            state.snapshot_len = c.snapshot_len;
+            let old_meta = match &state.class {
+                Some(DocClass::Ticket(m)) => Some(m.clone()),
+                _ => None,
+            };
+            state.class = match (kind, &meta) {
+                (Some(DocKind::Ticket), Some(m)) => Some(DocClass::Ticket(m.clone())),
+                (Some(DocKind::Household), _) => Some(DocClass::Household),
+                (Some(DocKind::HouseholdPrivate), _) => Some(DocClass::HouseholdPrivate),
+                _ => state.class.take(),
+            };
+            if let Some(m) = meta {
+                let status = read_ticket(&state.doc, None).ok().map(|t| {
+                    Projection::official(&t, &self.policy)
+                        .status
+                        .as_str()
+                        .to_owned()
+                });
+                let _ = self.live.send(Live {
+                    doc_id: id.to_string(),
+                    status,
+                    serial: c.serial.or(serial_before).map(|s| s.to_string()),
+                });
+                self.inbox_changes
+                    .lock()
+                    .map(|mut q| q.push((id, old_meta, m)))
+                    .ok();
+            }
+        }
+        Ok(first_rejection.map(|r| (r, rejected_hashes)))
+    }
+
+    fn actor_snapshot(&self) -> HashMap<ActorId, (DeviceId, UserId)> {
+        self.actors.lock().map(|a| a.clone()).unwrap_or_default()
+    }
+
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site; the arguments are the batch's context"
+    )]
+    async fn commit(
+        &self,
+        id: DocId,
+        state: &DocState,
+        author: &Principal,
+        session: Option<i64>,
+        out: Ingest,
+        persisted: Vec<ChangeHash>,
+        is_new: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Committed>, HubError> {
+        let relay = self.relay_actor.clone();
+        let author = author.clone();
+        let snapshot_len = state.snapshot_len;
+        let policy = self.policy.clone();
+        let result = self
+            .db
+            .write(move |tx| {
+                let Ingest {
+                    trial,
+                    accepted,
+                    rejected,
+                    judged,
+                    new_actors,
+                    official,
+                    ticket,
+                    serial_due,
+                    kind,
+                    ..
+                } = out;
+                let row = |c: &Incoming,
+                           outcome: &str,
+                           rule: Option<&str>,
+                           reason: Option<&str>| ChangeRow {
+                    hash: hex_hash(&c.hash),
+                    doc_id: id,
+                    actor: c.actor.to_hex_string(),
+                    username: author.user.clone(),
+                    device_id: author.device.clone(),
+                    session_id: session,
+                    bytes: c.bytes.len() as u64,
+                    authored_at: c.authored_at,
+                    received_at: now,
+                    outcome: outcome.to_owned(),
+                    rule: rule.map(str::to_owned),
+                    reason: reason.map(str::to_owned),
+                };
+                for (c, r) in &rejected {
+                    records::insert_change(
+                        tx,
+                        &row(c, "hard_rejected", Some(r.rule.name()), Some(&r.reason)),
+                    )?;
+                    records::insert_review(
+                        tx,
+                        &ReviewRow {
+                            id: 0,
+                            doc_id: id,
+                            event_id: None,
+                            change_hash: Some(hex_hash(&c.hash)),
+                            kind: "hard_rejected".into(),
+                            action: None,
+                            rule: r.rule.name().into(),
+                            reason: r.reason.clone(),
+                            username: author.user.clone(),
+                            device_id: author.device.clone(),
+                            authored_at: c.authored_at,
+                            received_at: now,
+                            resolved_at: None,
+                            resolved_by: None,
+                            resolution: None,
+                        },
+                        Some(&c.bytes),
+                    )?;
+                }
+                let Some(mut trial) = trial else {
+                    return Ok(None);
+                };
+                if is_new {
+                    let k = kind.map_or("unknown", DocKind::as_str);
+                    records::insert_document(tx, id, k, now)?;
+                }
+                for actor in &new_actors {
+                    records::bind_actor(
+                        tx,
+                        &actor.to_hex_string(),
+                        &author.device,
+                        &author.user,
+                        now,
+                    )?;
+                }
+                let serial = match serial_due {
+                    Some(series) => {
+                        let year = u16::try_from(now.year()).unwrap_or(2000);
+                        let n = records::take_number(tx, series, year, id, now)?;
+                        Some(
+                            Serial::new(series, year, n)
+                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        )
+                    }
+                    None => None,
+                };
+                trial.set_actor(relay);
+                let needs_relay_change =
+                    !judged.is_empty() || serial.is_some() || (is_new && ticket.is_some());
+                if needs_relay_change {
+                    let mut t = trial.transaction();
+                    let w = (|| -> Result<(), doc::DocError> {
+                        for j in &judged {
+                            doc::put_verdict(&mut t, &j.event.id, &j.record)?;
+                        }
+                        if let Some(s) = serial {
+                            doc::set_serial(&mut t, s)?;
+                        }
+                        if is_new && ticket.is_some() {
+                            doc::set_received_at(&mut t, now)?;
+                        }
+                        Ok(())
+                    })();
+                    w.map_err(|e| StoreError::Corrupt(format!("writing verdicts: {e}")))?;
+                    t.commit_with(CommitOptions::default().with_time(now.timestamp_millis()));
+                }
+                let bytes = trial.save_after(&persisted);
+                let mut snapshot_len = snapshot_len;
+                if !bytes.is_empty() {
+                    let total = records::append_chunk(tx, id, &bytes, now)?;
+                    if total > (snapshot_len as u64).max(64 * 1024) {
+                        let snap = trial.save();
+                        snapshot_len = snap.len();
+                        records::compact(tx, id, &snap)?;
+                    }
+                }
+                for c in &accepted {
+                    let o = worst(
+                        judged
+                            .iter()
+                            .filter(|j| j.change == c.hash)
+                            .map(|j| j.record.outcome),
+                    );
+                    let first_bad = judged.iter().find(|j| {
+                        j.change == c.hash && j.record.outcome == o && o != Outcome::Accepted
+                    });
+                    records::insert_change(
+                        tx,
+                        &row(
+                            c,
+                            o.as_str(),
+                            first_bad.map(|j| j.record.rule.as_str()),
+                            first_bad.map(|j| j.record.reason.as_str()),
+                        ),
+                    )?;
+                }
+                for j in &judged {
+                    records::insert_verdict(
+                        tx,
+                        &VerdictRow {
+                            doc_id: id,
+                            event_id: j.event.id.to_string(),
+                            seq: j.record.seq,
+                            action: j.event.action.clone(),
+                            username: author.user.clone(),
+                            device_id: author.device.clone(),
+                            change_hash: hex_hash(&j.change),
+                            outcome: j.record.outcome.as_str().into(),
+                            rule: j.record.rule.clone(),
+                            reason: j.record.reason.clone(),
+                            authored_at: j.event.at,
+                            judged_at: now,
+                        },
+                    )?;
+                    if j.record.outcome != Outcome::Accepted {
+                        records::insert_review(
+                            tx,
+                            &ReviewRow {
+                                id: 0,
+                                doc_id: id,
+                                event_id: Some(j.event.id.to_string()),
+                                change_hash: Some(hex_hash(&j.change)),
+                                kind: j.record.outcome.as_str().into(),
+                                action: Some(j.event.action.clone()),
+                                rule: j.record.rule.clone(),
+                                reason: j.record.reason.clone(),
+                                username: author.user.clone(),
+                                device_id: author.device.clone(),
+                                authored_at: j.event.at,
+                                received_at: now,
+                                resolved_at: None,
+                                resolved_by: None,
+                                resolution: None,
+                            },
+                            None,
+                        )?;
+                    } else if matches!(j.event.action(), Some(Action::Override | Action::Dismiss))
+                        && let Some(target) = &j.event.data.target
+                    {
+                        records::resolve_review(
+                            tx,
+                            id,
+                            target.as_str(),
+                            &author.user,
+                            &j.event.action,
+                            now,
+                        )?;
+                    }
+                }
+                if let (Some(t), Some(p)) = (&ticket, &official) {
+                    let serial = serial.or(t.server.serial);
+                    records::upsert_ticket(tx, &register_row(id, t, p, serial, now, &policy))?;
+                    let mut access: Vec<(UserId, &'static str)> = Vec::new();
+                    for e in p.engineers() {
+                        let a = if p.assignee.as_ref() == Some(e) {
+                            "rw"
+                        } else {
+                            "flush"
+                        };
+                        access.push((e.clone(), a));
+                    }
+                    records::set_access(tx, id, &access)?;
+                    if let Some(h) = t.header.household
+                        && let Some(a) = &p.assignee
+                    {
+                        records::grant_access(tx, h.id(), a, "rw")?;
+                    }
+                }
+                Ok(Some(Committed {
+                    doc: trial,
+                    serial,
+                    snapshot_len,
+                }))
+            })
+            .await?;
+        Ok(result)
+    }
+}
+
+impl Hub {
+    /// Writes to a document as the relay itself (inboxes, seeded files),
+    /// creating it as `kind` if it does not exist; stores the change, then
+    /// sends it to every peer of the document.
+    pub(crate) async fn relay_write<F>(
+        &self,
+        id: DocId,
+        create: Option<DocKind>,
+        f: F,
+    ) -> Result<(), HubError>
+    where
+        F: FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), doc::DocError> + Send,
+    {
+        let now = self.now();
+        let slot = self.slot(id);
+        let mut guard = slot.state.lock().await;
+        if guard.is_none() {
+            *guard = self.load(id).await?;
+        }
+        let is_new = guard.is_none();
+        if is_new && create.is_none() {
+            return Err(HubError::Unavailable(id));
+        }
+        let state = guard.get_or_insert_with(|| DocState {
+            doc: Automerge::new().with_actor(self.relay_actor.clone()),
+            class: None,
+            persisted: Vec::new(),
+            snapshot_len: 0,
+            peers: HashMap::new(),
+            last_used: Instant::now(),
+        });
+        let mut trial = state.doc.fork().with_actor(self.relay_actor.clone());
+        {
+            let mut t = trial.transaction();
+            f(&mut t).map_err(|e| HubError::Refused(e.to_string()))?;
+            t.commit_with(CommitOptions::default().with_time(now.timestamp_millis()));
+        }
+        let persisted = state.persisted.clone();
+        let snapshot_len = state.snapshot_len;
+        let kind = create.map(DocKind::as_str);
+        let (trial, snapshot_len) = self
+            .db
+            .write(move |tx| {
+                if let Some(k) = kind {
+                    records::insert_document(tx, id, k, now)?;
+                }
+                let bytes = trial.save_after(&persisted);
+                let mut snapshot_len = snapshot_len;
+                if !bytes.is_empty() {
+                    let total = records::append_chunk(tx, id, &bytes, now)?;
+                    if total > (snapshot_len as u64).max(64 * 1024) {
+                        let snap = trial.save();
+                        snapshot_len = snap.len();
+                        records::compact(tx, id, &snap)?;
+                    }
+                }
+                Ok((trial, snapshot_len))
+            })
+            .await
+            .inspect_err(|_| {
+                if is_new {
+                    *guard = None;
+                }
+            })?;
+        let Some(state) = guard.as_mut() else {
+            return Ok(());
+        };
+        state.doc = trial;
+        state.persisted = state.doc.get_heads();
+        state.snapshot_len = snapshot_len;
+        if state.class.is_none() {
+            state.class = classify(&self.db, id, &state.doc)?;
+        }
+        state.last_used = Instant::now();
+        self.fan_out(state, id, None);
+        Ok(())
+    }
+
+    /// Makes a change as a dashboard user (with that user's own actor) and
+    /// runs it through the same validation and judging as a device's.
+    /// Returns the hard rejection, if the change was refused.
+    pub(crate) async fn author(
+        &self,
+        p: &Principal,
+        id: DocId,
+        create: bool,
+        f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), doc::DocError> + Send,
+    ) -> Result<Option<Rejection>, HubError> {
+        let now = self.now();
+        let actor = self.web_actor(&p.user);
+        let slot = self.slot(id);
+        let mut guard = slot.state.lock().await;
+        if guard.is_none() {
+            *guard = self.load(id).await?;
+        }
+        match guard.as_ref() {
+            None if !create => return Err(HubError::Unavailable(id)),
+            Some(state) if !self.allowed(p, id, state).await? => {
+                return Err(HubError::Unavailable(id));
+            }
+            _ => {}
+        }
+        let state = guard.get_or_insert_with(|| DocState {
+            doc: Automerge::new().with_actor(self.relay_actor.clone()),
+            class: None,
+            persisted: Vec::new(),
+            snapshot_len: 0,
+            peers: HashMap::new(),
+            last_used: Instant::now(),
+        });
+        let mut scratch = state.doc.fork().with_actor(actor);
+        {
+            let mut t = scratch.transaction();
+            f(&mut t).map_err(|e| HubError::Refused(e.to_string()))?;
+            t.commit_with(CommitOptions::default().with_time(now.timestamp_millis()));
+        }
+        let changes = scratch.get_changes(&state.doc.get_heads());
+        let stats = SessionStats::default();
+        let result = self.ingest(id, state, p, None, changes, &stats, now).await;
+        let keep = state.class.is_some();
+        if keep {
+            self.fan_out(state, id, None);
+        } else {
+            *guard = None;
+        }
+        drop(guard);
+        self.keep_inboxes().await;
+        Ok(result?.map(|(r, _)| r))
+    }
+
+    /// The actor a dashboard user's changes are made with: derived from a
+    /// relay secret, so no device can claim it first.
+    pub(crate) fn web_actor(&self, user: &UserId) -> ActorId {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.relay_actor.to_bytes());
+        h.update(b"/web/");
+        h.update(user.as_str().as_bytes());
+        ActorId::from(&h.finalize()[..16])
+    }
+
+    /// Applies pending audience changes to the affected users' inboxes.
+    pub(crate) async fn keep_inboxes(&self) {
+        let changes: Vec<_> = self
+            .inbox_changes
+            .lock()
+            .map(|mut q| std::mem::take(&mut *q))
+            .unwrap_or_default();
+        for (doc_id, old, new) in changes {
+            if let Err(e) = self.update_inboxes(doc_id, old.as_ref(), &new).await {
+                tracing::warn!(doc = %doc_id, error = %e, "inbox update failed");
+            }
+        }
+    }
+
+    async fn audience(&self, m: &TicketMeta) -> Result<BTreeSet<UserId>, HubError> {
+        let (mut users, dept) = access::inbox_audience(m);
+        if let Some(d) = dept {
+            let staff = self.db.read(records::users).await?;
+            users.extend(
+                staff
+                    .into_iter()
+                    .filter(|u| u.role == Role::DepartmentStaff && u.department == d)
+                    .map(|u| u.username),
+            );
+        }
+        Ok(users.into_iter().collect())
+    }
+
+    async fn update_inboxes(
+        &self,
+        doc_id: DocId,
+        old: Option<&TicketMeta>,
+        new: &TicketMeta,
+    ) -> Result<(), HubError> {
+        let before = match old {
+            Some(m) => self.audience(m).await?,
+            None => BTreeSet::new(),
+        };
+        let after = self.audience(new).await?;
+        let row = self.db.read(move |c| records::ticket(c, doc_id)).await?;
+        let label = row.as_ref().map_or_else(String::new, |r| {
+            r.serial.clone().unwrap_or_else(|| r.title.clone())
+        });
+        let household = row
+            .as_ref()
+            .and_then(|r| r.household.as_deref())
+            .and_then(|h| h.parse::<schema::DocUrl>().ok());
+        for user in before.union(&after) {
+            let listed = after.contains(user);
+            if listed == before.contains(user) && old.is_some() {
+                continue;
+            }
+            let name = user.to_string();
+            let Some((u, _)) = self.db.read(move |c| records::user(c, &name)).await? else {
+                continue;
+            };
+            let url = doc_id.url();
+            let entry = InboxEntry {
+                kind: DocKind::Ticket,
+                access: Access::ReadWrite,
+                label: label.clone(),
+            };
+            let hh = household;
+            self.relay_write(u.inbox_doc, None, move |t| {
+                if listed {
+                    doc::inbox_put(t, url, &entry)?;
+                    if let Some(h) = hh {
+                        let e = InboxEntry {
+                            kind: DocKind::Household,
+                            access: Access::ReadOnly,
+                            label: String::new(),
+                        };
+                        doc::inbox_put(t, h, &e)?;
+                    }
+                    Ok(())
+                } else {
+                    doc::inbox_remove(t, url)
+                }
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The register row of a ticket.
+fn register_row(
+    id: DocId,
+    t: &Ticket,
+    p: &Projection,
+    serial: Option<Serial>,
+    now: DateTime<Utc>,
+    _policy: &Policy,
+) -> TicketRow {
+    TicketRow {
+        doc_id: id,
+        kind: t.header.kind.as_str().into(),
+        status: p.status.as_str().into(),
+        serial: serial.map(|s| s.to_string()),
+        title: t.header.title.clone(),
+        location: t.header.location.clone(),
+        household: t.header.household.map(|h| h.to_string()),
+        assignee: p.assignee.as_ref().map(ToString::to_string),
+        department: p.department.map(|d| d.as_str().to_owned()),
+        created_by: t.header.reported.by.to_string(),
+        channel: t.header.reported.channel.as_str().into(),
+        reported_at: t.header.reported.at,
+        received_at: p.received_at.unwrap_or(now),
+        updated_at: now,
+        paid: p.paid,
+        projection: serde_json::to_value(p).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// The class of a stored document, from its type and the register.
+fn classify(db: &Db, id: DocId, doc: &Automerge) -> Result<Option<DocClass>, HubError> {
+    let kind: Option<DocKind> = doc::doc_kind(doc);
+    Ok(match kind {
+        Some(DocKind::Ticket) => match read_ticket(doc, None) {
+            Ok(t) => Some(DocClass::Ticket(ticket_meta(
+                &t,
+                &Projection::official(&t, &Policy::default()),
+            ))),
+            Err(e) => return Err(StoreError::Corrupt(format!("ticket {id}: {e}")).into()),
+        },
+        Some(DocKind::Household) => Some(DocClass::Household),
+        Some(DocKind::HouseholdPrivate) => Some(DocClass::HouseholdPrivate),
+        Some(DocKind::Inbox) => match doc::read_inbox(doc) {
+            Ok(i) => Some(DocClass::Inbox(i.user)),
+            Err(e) => return Err(StoreError::Corrupt(format!("inbox {id}: {e}")).into()),
+        },
+        None => {
+            let _ = db;
+            None
+        }
+    })
+}
+
+fn ticket_meta(t: &Ticket, p: &Projection) -> TicketMeta {
+    TicketMeta {
+        kind: t.header.kind,
+        paid: p.paid,
+        department: p.department,
+        created_by: t.header.reported.by.clone(),
+        assignee: p.assignee.clone(),
+        engineers: p.engineers().into_iter().cloned().collect(),
+    }
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the blocking half of `Hub::ingest`, with its context"
+)]
+fn ingest_blocking(
+    doc: &Automerge,
+    author: &Principal,
+    changes: Vec<Change>,
+    known_actors: &HashMap<ActorId, (DeviceId, UserId)>,
+    relay_actor: &ActorId,
+    policy: &Policy,
+    limits: &validate::Limits,
+    db: &Db,
+    now: DateTime<Utc>,
+) -> Result<Ingest, HubError> {
+    let mut out = Ingest::default();
+    let (ready, _waiting) = validate::applicable(doc, changes);
+    let mut layout = Layout::of(doc);
+    let mut refused: HashSet<ChangeHash> = HashSet::new();
+    let mut valid: Vec<Change> = Vec::new();
+    let mut bound_here: HashSet<ActorId> = HashSet::new();
+    for mut change in ready {
+        let info = Incoming::of(&mut change);
+        let verdict = (|| -> Result<(), Rejection> {
+            if let Some(dep) = change.deps().iter().find(|d| refused.contains(d)) {
+                return Err(Rejection::new(
+                    HardRule::AppendOnly,
+                    format!("it depends on refused change {dep}"),
+                ));
+            }
+            let actor = change.actor_id();
+            if actor == relay_actor {
+                return Err(Rejection::new(
+                    HardRule::ActorNotBound,
+                    "the relay's own actor is not a device's",
+                ));
+            }
+            let binding = match known_actors.get(actor) {
+                Some(b) => Some(b.clone()),
+                None => db
+                    .read_blocking(|c| records::actor_binding(c, &actor.to_hex_string()))
+                    .map_err(|e| {
+                        Rejection::new(HardRule::Malformed, format!("binding lookup failed: {e}"))
+                    })?,
+            };
+            match binding {
+                Some((device, _)) if device != author.device => {
+                    return Err(Rejection::new(
+                        HardRule::ActorNotBound,
+                        format!(
+                            "actor {} belongs to device {device}, not {}",
+                            actor.to_hex_string(),
+                            author.device
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    bound_here.insert(actor.clone());
+                }
+            }
+            validate::check_ops(&change, &mut layout, author.role, limits)
+        })();
+        match verdict {
+            Ok(()) => valid.push(change),
+            Err(r) => {
+                refused.insert(info.hash);
+                out.rejected.push((info, r));
+            }
+        }
+    }
+    out.new_actors = bound_here.into_iter().collect();
+    // Merge into a fork and read it back; refuse what does not read right.
+    loop {
+        if valid.is_empty() {
+            return Ok(out);
+        }
+        let mut trial = doc.fork();
+        let applied = validate::guarded("merging changes", || trial.apply_changes(valid.clone()));
+        match applied {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                for mut c in valid.drain(..) {
+                    out.rejected.push((
+                        Incoming::of(&mut c),
+                        Rejection::new(HardRule::Malformed, format!("automerge refused it: {e}")),
+                    ));
+                }
+                return Ok(out);
+            }
+            Err(r) => {
+                for mut c in valid.drain(..) {
+                    out.rejected.push((Incoming::of(&mut c), r.clone()));
+                }
+                return Ok(out);
+            }
+        }
+        match post_check(doc, &trial, &valid, author, policy, now) {
+            Ok(checked) => {
+                out.accepted = valid.iter_mut().map(Incoming::of).collect();
+                out.judged = checked.judged;
+                out.official = checked.official;
+                out.ticket = checked.ticket;
+                out.serial_due = checked.serial_due;
+                out.kind = checked.kind;
+                out.trial = Some(trial);
+                return Ok(out);
+            }
+            Err((bad, r)) => {
+                // Refuse the offending change and everything after it that depends on it.
+                refused.insert(bad);
+                let mut keep = Vec::new();
+                for mut c in valid.drain(..) {
+                    if c.hash() == bad || c.deps().iter().any(|d| refused.contains(d)) {
+                        refused.insert(c.hash());
+                        out.rejected.push((Incoming::of(&mut c), r.clone()));
+                    } else {
+                        keep.push(c);
+                    }
+                }
+                valid = keep;
+            }
+        }
+    }
+}
+
+struct Checked {
+    judged: Vec<Judged>,
+    official: Option<Projection>,
+    ticket: Option<Ticket>,
+    serial_due: Option<Series>,
+    kind: Option<DocKind>,
+}
+
+/// Reads the fork back at each new change: every new event, note and
+/// attachment must be by the change's author, and the document must read as
+/// its schema. Then judges each new event.
+fn post_check(
+    before: &Automerge,
+    trial: &Automerge,
+    valid: &[Change],
+    author: &Principal,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<Checked, (ChangeHash, Rejection)> {
+    let kind = doc::doc_kind(trial);
+    let first = valid
+        .first()
+        .map(Change::hash)
+        .unwrap_or_else(|| ChangeHash([0; 32]));
+    match kind {
+        Some(DocKind::Ticket) => {}
+        Some(DocKind::Household) => {
+            doc::read_household(trial)
+                .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?;
+            return Ok(Checked {
+                judged: Vec::new(),
+                official: None,
+                ticket: None,
+                serial_due: None,
+                kind,
+            });
+        }
+        Some(DocKind::HouseholdPrivate) => {
+            doc::read_household_private(trial)
+                .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?;
+            return Ok(Checked {
+                judged: Vec::new(),
+                official: None,
+                ticket: None,
+                serial_due: None,
+                kind,
+            });
+        }
+        _ => {
+            return Err((
+                first,
+                Rejection::new(HardRule::BadShape, "not a document type devices may write"),
+            ));
+        }
+    }
+    let old = if doc::doc_kind(before).is_some() {
+        Some(
+            read_ticket(before, None)
+                .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?,
+        )
+    } else {
+        None
+    };
+    let mut seen_events: HashSet<String> = old
+        .iter()
+        .flat_map(|t| t.events.iter().map(|e| e.id.as_str().to_owned()))
+        .collect();
+    let mut seen_notes: HashSet<String> = old
+        .iter()
+        .flat_map(|t| t.notes.iter().map(|n| n.id.as_str().to_owned()))
+        .collect();
+    let mut seen_attachments: usize = old.as_ref().map_or(0, |t| t.attachments.len());
+    let mut official = match &old {
+        Some(t) => Projection::official(t, policy),
+        None => Projection::new(
+            read_ticket(trial, None)
+                .map(|t| t.header.kind)
+                .unwrap_or(schema::Kind::Repair),
+        ),
+    };
+    let had_serial = old.as_ref().is_some_and(|t| t.server.serial.is_some());
+    let mut seq = old.as_ref().map_or(1, Ticket::next_seq);
+    let mut judged = Vec::new();
+    let mut serial_due = None;
+    for change in valid {
+        let h = change.hash();
+        let bad = |r: Rejection| (h, r);
+        let at = read_ticket(trial, Some(&[h]))
+            .map_err(|e| bad(Rejection::new(HardRule::BadShape, e.to_string())))?;
+        if old.is_none() && at.header.reported.by != author.user {
+            return Err(bad(Rejection::new(
+                HardRule::ForgedAuthor,
+                format!(
+                    "the ticket says it was reported by {}, but {} sent it",
+                    at.header.reported.by, author.user
+                ),
+            )));
+        }
+        let mut ids = HashSet::new();
+        for e in &at.events {
+            if !ids.insert(e.id.as_str()) {
+                return Err(bad(Rejection::new(
+                    HardRule::BadShape,
+                    format!("event id {} appears twice", e.id),
+                )));
+            }
+        }
+        for n in at
+            .notes
+            .iter()
+            .filter(|n| !seen_notes.contains(n.id.as_str()))
+        {
+            if n.by != author.user || n.device != author.device {
+                return Err(bad(Rejection::new(
+                    HardRule::ForgedAuthor,
+                    format!("a note claims to be by {} on {}", n.by, n.device),
+                )));
+            }
+        }
+        seen_notes.extend(at.notes.iter().map(|n| n.id.as_str().to_owned()));
+        for a in at.attachments.iter().skip(seen_attachments) {
+            if a.by != author.user || a.device != author.device {
+                return Err(bad(Rejection::new(
+                    HardRule::ForgedAuthor,
+                    format!("an attachment claims to be by {}", a.by),
+                )));
+            }
+            if !schema::judge::is_sha256_hex(&a.sha256) {
+                return Err(bad(Rejection::new(
+                    HardRule::BadShape,
+                    "an attachment's sha256 is not 64 lowercase hex digits",
+                )));
+            }
+        }
+        seen_attachments = seen_attachments.max(at.attachments.len());
+        let new_events: Vec<Event> = at
+            .events
+            .iter()
+            .filter(|e| !seen_events.contains(e.id.as_str()))
+            .cloned()
+            .collect();
+        for e in &new_events {
+            if e.by != author.user || e.device != author.device {
+                return Err(bad(Rejection::new(
+                    HardRule::ForgedAuthor,
+                    format!(
+                        "an event claims to be by {} on {}, but {} on {} sent it",
+                        e.by, e.device, author.user, author.device
+                    ),
+                )));
+            }
+        }
+        for e in new_events {
+            seen_events.insert(e.id.as_str().to_owned());
+            let seen = Projection::seen_before(&at, author, &e.id, policy);
+            let v = policy.judge(author, &seen, &official, &e);
+            let record = VerdictRecord {
+                seq,
+                outcome: v.outcome,
+                rule: v.rule.name().to_owned(),
+                reason: v.reason,
+                at: now,
+            };
+            seq += 1;
+            official.fold_one(&e, &record, policy);
+            if v.outcome == Outcome::Accepted
+                && e.action() == Some(Action::Issue)
+                && !had_serial
+                && serial_due.is_none()
+            {
+                serial_due = Series::for_kind(at.header.kind);
+            }
+            judged.push(Judged {
+                event: e,
+                record,
+                change: h,
+            });
+        }
+    }
+    let ticket = read_ticket(trial, None)
+        .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?;
+    Ok(Checked {
+        judged,
+        official: Some(official),
+        ticket: Some(ticket),
+        serial_due,
+        kind,
+    })
+}
+
+fn sync_msg(relay: &PeerId, peer: &Peer, id: DocId, data: Vec<u8>) -> wire::Message {
+    wire::Message::Sync {
+        sender_id: relay.clone(),
+        target_id: peer.peer_id.clone(),
+        document_id: id.into(),
+        data,
+    }
+}
+
+fn unavailable(relay: &PeerId, peer: &Peer, id: DocId) -> wire::Message {
+    wire::Message::DocUnavailable {
+        sender_id: relay.clone(),
+        target_id: peer.peer_id.clone(),
+        document_id: id.into(),
+    }
+}
+
+fn error_msg(relay: &PeerId, peer: &Peer, message: &str) -> wire::Message {
+    wire::Message::Error {
+        sender_id: Some(relay.clone()),
+        target_id: Some(peer.peer_id.clone()),
+        message: message.to_owned(),
+    }
+}
+
+fn change_rejected(
+    relay: &PeerId,
+    peer: &Peer,
+    id: DocId,
+    r: &Rejection,
+    hashes: &[ChangeHash],
+) -> wire::Message {
+    let payload = wire::ChangeRejected {
+        rule: r.rule.name().to_owned(),
+        reason: r.reason.clone(),
+        changes: hashes.iter().map(hex_hash).collect(),
+    }
+    .encode();
+    wire::Message::Ephemeral {
+        sender_id: relay.clone(),
+        target_id: peer.peer_id.clone(),
+        count: 0,
+        session_id: "relay".into(),
+        document_id: id.into(),
+        data: payload,
+    }
+}

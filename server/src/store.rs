@@ -1,0 +1,288 @@
+//! The relay's SQLite store: one writer thread with group commit, a small
+//! pool of readers, migrations by `PRAGMA user_version` (DESIGN.md §7).
+//!
+//! Writes are closures that take a `&Transaction`; the writer runs every job
+//! queued at that moment in one transaction (each in its own savepoint, so one
+//! failing job does not fail the others) and one fsync, then answers each job.
+//! Reads are closures that take a `&Connection` and run on the blocking pool.
+//!
+//! **Architecture Invariant:** nothing is acknowledged to a peer before the
+//! transaction that holds it has committed with `synchronous=FULL`.
+
+pub(crate) mod records;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed (a full disk, an I/O error, a constraint).
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The disk (or the database's page limit) is full: writes are refused, reads go on.
+    #[error("the relay's storage is full; new writes are refused until space is freed")]
+    Full,
+    /// A stored document or value could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// A rule of the data (a unique name, a gap in the number ledger).
+    #[error("{0}")]
+    Conflict(String),
+    /// The writer thread has stopped.
+    #[error("the storage writer has stopped")]
+    Closed,
+}
+
+impl StoreError {
+    /// Maps SQLite's "disk full" to [`StoreError::Full`].
+    fn classify(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::DiskFull => {
+                StoreError::Full
+            }
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// The result of a store operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+type Completion = Box<dyn FnOnce(StoreResult<()>) + Send>;
+type Job = Box<dyn FnOnce(&Transaction<'_>) -> (bool, Completion) + Send>;
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql")];
+
+/// Most jobs one transaction takes, so one commit never waits too long.
+const GROUP_MAX: usize = 256;
+
+/// The store: a handle to the writer thread and the reader pool. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: mpsc::UnboundedSender<Job>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+fn open_connection(path: &Path, write: bool) -> StoreResult<Connection> {
+    let flags = if write {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+    } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    if write {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+    }
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let version: usize = conn
+        .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
+        .map(|v| usize::try_from(v).unwrap_or(0))?;
+    if version > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "the database is schema version {version}, newer than this relay ({})",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(
+            None,
+            "user_version",
+            i64::try_from(i + 1).unwrap_or(i64::MAX),
+        )?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Db {
+    /// Opens (creating and migrating if needed) the database at `path` and
+    /// starts its writer thread.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or migrated.
+    pub fn open(path: &Path) -> StoreResult<Self> {
+        let mut conn = open_connection(path, true)?;
+        migrate(&mut conn)?;
+        let (tx, rx) = mpsc::unbounded_channel::<Job>();
+        thread::Builder::new()
+            .name("db-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: tx,
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` in the next group transaction and waits until it is durable.
+    ///
+    /// # Errors
+    /// `f`'s own error (its savepoint is rolled back, the others commit), or the
+    /// commit's.
+    pub async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Transaction<'_>) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.submit(f, tx)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Db::write`] for callers outside the async runtime (admin commands).
+    ///
+    /// # Errors
+    /// As [`Db::write`].
+    pub fn write_blocking<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Transaction<'_>) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        self.submit(f, tx)?;
+        rx.blocking_recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn submit<R, F>(&self, f: F, reply: oneshot::Sender<StoreResult<R>>) -> StoreResult<()>
+    where
+        F: FnOnce(&Transaction<'_>) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let job: Job = Box::new(move |t| {
+            let result = f(t).map_err(|e| match e {
+                StoreError::Sqlite(e) => StoreError::classify(e),
+                other => other,
+            });
+            let ok = result.is_ok();
+            let completion: Completion = Box::new(move |commit: StoreResult<()>| {
+                let _ = reply.send(match (result, commit) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+                });
+            });
+            (ok, completion)
+        });
+        self.inner.writer.send(job).map_err(|_| StoreError::Closed)
+    }
+
+    /// Runs `f` on a reader connection, off the async threads.
+    ///
+    /// # Errors
+    /// `f`'s error, or opening a reader failed.
+    pub async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read_blocking(f))
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Db::read`] on the current thread.
+    ///
+    /// # Errors
+    /// As [`Db::read`].
+    pub fn read_blocking<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> StoreResult<R>,
+    {
+        let conn = self
+            .inner
+            .readers
+            .lock()
+            .map_err(|_| StoreError::Closed)?
+            .pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => open_connection(&self.inner.path, false)?,
+        };
+        let result = f(&conn);
+        if let Ok(mut pool) = self.inner.readers.lock()
+            && pool.len() < 8
+        {
+            pool.push(conn);
+        }
+        result
+    }
+}
+
+fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < GROUP_MAX {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        run_group(&mut conn, jobs);
+    }
+}
+
+fn run_group(conn: &mut Connection, jobs: Vec<Job>) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            // Dropping the jobs answers each with `StoreError::Closed`.
+            tracing::error!(error = %e, "cannot begin a write transaction");
+            drop(jobs);
+            return;
+        }
+    };
+    let mut completions: Vec<Completion> = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.into_iter().enumerate() {
+        let name = format!("job{i}");
+        if let Err(e) = tx.execute_batch(&format!("SAVEPOINT {name}")) {
+            tracing::error!(error = %e, "savepoint failed");
+        }
+        let (ok, completion) = job(&tx);
+        if !ok {
+            // A failing job leaves nothing behind; the others still commit.
+            let _ = tx.execute_batch(&format!("ROLLBACK TO {name}"));
+        }
+        let _ = tx.execute_batch(&format!("RELEASE {name}"));
+        completions.push(completion);
+    }
+    let commit = tx.commit().map_err(StoreError::classify);
+    if let Err(e) = &commit {
+        tracing::error!(error = %e, "group commit failed");
+    }
+    for c in completions {
+        c(match &commit {
+            Ok(()) => Ok(()),
+            Err(StoreError::Full) => Err(StoreError::Full),
+            Err(e) => Err(StoreError::Conflict(format!("commit failed: {e}"))),
+        });
+    }
+}

@@ -1,0 +1,382 @@
+//! `GET /sync`: the automerge-repo WebSocket endpoint.
+//!
+//! The token is checked before the upgrade (bearer header or `?token=`); the
+//! connection is bound to the token's user and device whatever peer id the
+//! client announces. Frames are binary CBOR messages ([`schema::wire`]);
+//! anything else, a flood, or a malformed frame gets an `error` message, a log
+//! row, and the connection closed. Every connection is one `sync_sessions` row.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use futures_util::{SinkExt, StreamExt};
+use schema::wire::{self, Message, PeerId};
+use schema::{DocId, Principal};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::error::AppError;
+use crate::hub::{Outgoing, Peer, SessionStats};
+use crate::state::Relay;
+use crate::store::records;
+
+pub(crate) fn router() -> Router<Relay> {
+    Router::new().route("/sync", get(upgrade))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TokenQuery {
+    token: Option<String>,
+}
+
+/// The token from `Authorization: Bearer` or `?token=`.
+pub(crate) fn token_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned)
+        .or_else(|| query.map(str::to_owned))
+}
+
+/// The peer's address, when the server was started with connect info.
+pub(crate) struct RemoteAddr(pub(crate) Option<String>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RemoteAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(RemoteAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.to_string()),
+        ))
+    }
+}
+
+async fn upgrade(
+    State(relay): State<Relay>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+    RemoteAddr(addr): RemoteAddr,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let token = token_of(&headers, q.token.as_deref()).ok_or(crate::auth::AuthError::Missing)?;
+    let principal = match relay.authenticate(&token).await {
+        Ok((p, _)) => p,
+        Err(e) => {
+            let (detail, at, a) = (e.to_string(), relay.hub.now(), addr.clone());
+            let _ = relay
+                .db
+                .write(move |tx| {
+                    records::log_security(tx, at, None, None, a.as_deref(), "auth_refused", &detail)
+                })
+                .await;
+            return Err(e.into());
+        }
+    };
+    let max = relay.config.max_frame_bytes;
+    Ok(ws
+        .max_message_size(max)
+        .max_frame_size(max)
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .max_write_buffer_size(max * 2)
+        .on_upgrade(move |socket| run(relay, principal, addr, socket)))
+}
+
+/// A token bucket: `rate` per second, up to `burst`.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: WebSocket) {
+    let hub = relay.hub.clone();
+    let now = hub.now();
+    let (u, d, a) = (
+        principal.user.clone(),
+        principal.device.clone(),
+        addr.clone(),
+    );
+    let session = relay
+        .db
+        .write(move |tx| {
+            records::touch_device(tx, d.as_str(), now)?;
+            records::start_session(tx, &u, &d, a.as_deref(), now)
+        })
+        .await
+        .ok();
+    let stats = Arc::new(SessionStats::default());
+    let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(512);
+    let conn = hub.connect(
+        principal.device.clone(),
+        principal.user.clone(),
+        out_tx.clone(),
+    );
+    let (mut sink, mut stream) = socket.split();
+
+    let writer_stats = stats.clone();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            match out {
+                Outgoing::Msg(m) => {
+                    let bytes = wire::encode(&m);
+                    writer_stats
+                        .bytes_out
+                        .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                    writer_stats.messages_out.fetch_add(1, Ordering::Relaxed);
+                    if sink.send(WsMessage::Binary(bytes.into())).await.is_err() {
+                        return "send failed".to_owned();
+                    }
+                }
+                Outgoing::Close(reason) => {
+                    let frame = CloseFrame {
+                        code: 1008,
+                        reason: reason.clone().into(),
+                    };
+                    let _ = sink.send(WsMessage::Close(Some(frame))).await;
+                    return reason;
+                }
+            }
+        }
+        "closed".to_owned()
+    });
+
+    let limits = wire::Limits {
+        max_frame_bytes: relay.config.max_frame_bytes,
+        ..wire::Limits::default()
+    };
+    let mut bucket = Bucket {
+        tokens: f64::from(relay.config.message_burst),
+        rate: f64::from(relay.config.messages_per_second),
+        burst: f64::from(relay.config.message_burst),
+        last: Instant::now(),
+    };
+    let mut peer: Option<Peer> = None;
+    let relay_peer = hub.relay_peer.clone();
+    let mut end = "client closed".to_owned();
+    let refuse = |peer_id: Option<&PeerId>, message: String| {
+        Outgoing::Msg(Message::Error {
+            sender_id: Some(relay_peer.clone()),
+            target_id: peer_id.cloned(),
+            message,
+        })
+    };
+    let log = |kind: &'static str, detail: String| {
+        let (db, at, u, d) = (
+            relay.db.clone(),
+            hub.now(),
+            principal.user.to_string(),
+            principal.device.to_string(),
+        );
+        async move {
+            let _ = db
+                .write(move |tx| {
+                    records::log_security(tx, at, Some(&u), Some(&d), None, kind, &detail)
+                })
+                .await;
+        }
+    };
+    let mut writer = writer;
+    let mut writer_done: Option<String> = None;
+    loop {
+        let frame = tokio::select! {
+            f = stream.next() => f,
+            r = &mut writer => {
+                writer_done = Some(r.unwrap_or_default());
+                break;
+            }
+        };
+        let Some(frame) = frame else { break };
+        let Ok(frame) = frame else {
+            end = "transport error".into();
+            break;
+        };
+        let bytes = match frame {
+            WsMessage::Binary(b) => b,
+            WsMessage::Close(_) => break,
+            WsMessage::Ping(_) | WsMessage::Pong(_) => continue,
+            WsMessage::Text(_) => {
+                let _ = out_tx
+                    .send(refuse(
+                        peer.as_ref().map(|p| &p.peer_id),
+                        "frames must be binary CBOR".into(),
+                    ))
+                    .await;
+                log("text_frame", "a text frame".into()).await;
+                end = "text frame".into();
+                break;
+            }
+        };
+        stats
+            .bytes_in
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        stats.messages_in.fetch_add(1, Ordering::Relaxed);
+        if !bucket.take() {
+            let _ = out_tx
+                .send(refuse(
+                    peer.as_ref().map(|p| &p.peer_id),
+                    "too many messages: slow down".into(),
+                ))
+                .await;
+            log(
+                "rate_limited",
+                format!(
+                    "over {} messages per second",
+                    relay.config.messages_per_second
+                ),
+            )
+            .await;
+            end = "rate limited".into();
+            break;
+        }
+        let msg = match wire::decode(&bytes, &limits) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = out_tx
+                    .send(refuse(
+                        peer.as_ref().map(|p| &p.peer_id),
+                        format!("malformed message: {e}"),
+                    ))
+                    .await;
+                log("malformed_frame", e.to_string()).await;
+                end = "malformed frame".into();
+                break;
+            }
+        };
+        match (msg, &peer) {
+            (Message::Join { sender_id, .. }, None) => {
+                let p = Peer {
+                    conn,
+                    peer_id: sender_id.clone(),
+                    principal: principal.clone(),
+                    session,
+                    out: out_tx.clone(),
+                    stats: stats.clone(),
+                };
+                let _ = out_tx
+                    .send(Outgoing::Msg(Message::Peer {
+                        sender_id: relay_peer.clone(),
+                        target_id: sender_id,
+                        peer_metadata: Some(wire::PeerMetadata {
+                            storage_id: None,
+                            is_ephemeral: false,
+                        }),
+                        selected_protocol_version: "1".into(),
+                    }))
+                    .await;
+                peer = Some(p);
+            }
+            (other, None) => {
+                let _ = out_tx
+                    .send(refuse(
+                        None,
+                        format!("send join first, not {}", other.type_name()),
+                    ))
+                    .await;
+                end = "no join".into();
+                break;
+            }
+            (
+                Message::Request {
+                    document_id, data, ..
+                },
+                Some(p),
+            ) => {
+                let id = DocId::from(&document_id);
+                if let Err(e) = hub.receive(p, id, &data, true).await {
+                    tracing::warn!(doc = %id, error = %e, "request failed");
+                }
+            }
+            (
+                Message::Sync {
+                    document_id, data, ..
+                },
+                Some(p),
+            ) => {
+                let id = DocId::from(&document_id);
+                if let Err(e) = hub.receive(p, id, &data, false).await {
+                    tracing::warn!(doc = %id, error = %e, "sync failed");
+                }
+            }
+            (Message::Join { .. }, Some(p)) => {
+                let _ = out_tx
+                    .send(refuse(Some(&p.peer_id), "already joined".into()))
+                    .await;
+            }
+            (
+                Message::DocUnavailable { .. }
+                | Message::Ephemeral { .. }
+                | Message::RemoteSubscriptionChange { .. }
+                | Message::RemoteHeadsChanged { .. }
+                | Message::Peer { .. }
+                | Message::Error { .. },
+                Some(_),
+            ) => {}
+            (Message::Leave { .. }, Some(_)) => break,
+            (Message::Unknown { type_name }, Some(p)) => {
+                let _ = out_tx
+                    .send(refuse(
+                        Some(&p.peer_id),
+                        format!("unknown message type {type_name:?}"),
+                    ))
+                    .await;
+                log("unknown_message", type_name).await;
+            }
+        }
+    }
+    hub.disconnect(conn).await;
+    let peer_id = peer.take().map(|p| p.peer_id.to_string());
+    drop(out_tx);
+    let reason = match writer_done {
+        Some(r) => r,
+        None => tokio::time::timeout(std::time::Duration::from_secs(2), writer)
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default(),
+    };
+    if !reason.is_empty() && reason != "closed" {
+        end = reason;
+    }
+    if let Some(id) = session {
+        let counters = stats.snapshot();
+        let at = hub.now();
+        let _ = relay
+            .db
+            .write(move |tx| {
+                records::update_session(tx, id, peer_id.as_deref(), &counters, Some((at, &end)))
+            })
+            .await;
+    }
+}
