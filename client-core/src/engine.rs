@@ -560,20 +560,25 @@ impl Engine {
         }
     }
 
-    /// Purges a delisted document once the relay has every local change in it.
+    /// Purges a delisted document once the relay has every local change in
+    /// it, or at once if the relay will no longer sync it (its unsent local
+    /// changes then go to the quarantine).
     fn maybe_purge(&mut self, id: DocId, out: &mut Vec<Effect>) {
-        let ready = self
-            .docs
-            .get(&id)
-            .is_some_and(|d| d.listing == Listing::Delisted && d.unacked.is_empty());
-        if ready {
-            self.docs.remove(&id);
-            self.stats.purged += 1;
-            out.push(Effect::Purge {
-                doc: id,
-                quarantine: Vec::new(),
-            });
+        let Some(d) = self.docs.get(&id) else { return };
+        if d.listing != Listing::Delisted || !(d.unacked.is_empty() || d.unavailable) {
+            return;
         }
+        let quarantine = if d.unacked.is_empty() {
+            Vec::new()
+        } else {
+            own_unshared(&d.doc, &d.state, &self.config.actor)
+        };
+        self.docs.remove(&id);
+        self.stats.purged += 1;
+        out.push(Effect::Purge {
+            doc: id,
+            quarantine,
+        });
     }
 
     fn unavailable(&mut self, id: DocId, out: &mut Vec<Effect>) {
@@ -585,13 +590,7 @@ impl Engine {
         if d.listing == Listing::Delisted {
             // Access ended before the last local changes were flushed: they
             // cannot reach the relay any more, so they go to the quarantine.
-            let quarantine = own_unshared(&d.doc, &d.state, &self.config.actor);
-            self.docs.remove(&id);
-            self.stats.purged += 1;
-            out.push(Effect::Purge {
-                doc: id,
-                quarantine,
-            });
+            self.maybe_purge(id, out);
         } else {
             out.push(Effect::Unavailable { doc: id });
         }
