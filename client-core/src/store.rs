@@ -174,7 +174,8 @@ pub enum Listing {
 }
 
 impl Listing {
-    fn as_str(self) -> &'static str {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
         match self {
             Listing::Local => "local",
             Listing::Listed => "listed",
@@ -211,17 +212,7 @@ pub struct DocRow {
     pub title: Option<String>,
 }
 
-fn doc_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-    Option<String>,
-    Option<String>,
-)> {
+fn doc_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawDocRow> {
     Ok((
         r.get(0)?,
         r.get(1)?,

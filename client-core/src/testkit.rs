@@ -324,9 +324,8 @@ impl TestRelay {
             return;
         };
         let mut verdicts = Vec::new();
-        let mut seq = t.next_seq();
         let mut now = Projection::official(&t, &self.policy);
-        for e in t.pending() {
+        for (seq, e) in (t.next_seq()..).zip(t.pending()) {
             let seen = Projection::seen_before(&t, &self.device, &e.id, &self.policy);
             let v = self.policy.judge(&self.device, &seen, &now, e);
             let record = VerdictRecord {
@@ -338,7 +337,6 @@ impl TestRelay {
             };
             now.fold_one(e, &record, &self.policy);
             verdicts.push((e.id.clone(), record));
-            seq += 1;
         }
         if verdicts.is_empty() {
             return;

@@ -110,7 +110,7 @@ fn actions_that_printed_success_survive_kill_9_at_random_moments() {
             .expect("show")
             .with_pending
             .status;
-        let args: Vec<String> = if i % 3 == 0 {
+        let args: Vec<String> = if i.is_multiple_of(3) {
             vec!["note".into(), ticket.clone(), format!("note {i}")]
         } else if status == Status::InProgress {
             vec![

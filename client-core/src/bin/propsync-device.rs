@@ -239,12 +239,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         r.serial.as_deref().unwrap_or("-"),
                         r.kind.as_deref().unwrap_or("?"),
                         if r.read_only { "ro " } else { "" },
-                        serde_json::to_value(r.listing)?.as_str().unwrap_or(""),
+                        r.listing.as_str(),
                         r.title.as_deref().unwrap_or(&r.label)
                     )
-                    .pipe(Ok)
                 })
-                .collect::<anyhow::Result<Vec<_>>>()?
+                .collect::<Vec<_>>()
                 .join("\n");
             out(serde_json::to_value(&rows)?, text);
         }
@@ -420,13 +419,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
     Ok(())
 }
-
-trait Pipe: Sized {
-    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
-        f(self)
-    }
-}
-impl<T> Pipe for T {}
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
