@@ -1,0 +1,154 @@
+//! Engine tests with no store and no relay: the messages it sends for the
+//! inputs it gets.
+
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, ROOT};
+use schema::wire::{Message, PeerId};
+
+use super::*;
+
+fn engine(docs: Vec<LocalDoc>) -> Engine {
+    Engine::new(
+        EngineConfig {
+            peer_id: PeerId::new("dev-1").unwrap(),
+            actor: ActorId::from(b"device-actor-001".to_vec()),
+            inbox: None,
+        },
+        docs,
+    )
+}
+
+fn peer() -> Input {
+    Input::Received(Message::Peer {
+        sender_id: PeerId::new("relay").unwrap(),
+        target_id: PeerId::new("dev-1").unwrap(),
+        peer_metadata: None,
+        selected_protocol_version: "1".into(),
+    })
+}
+
+fn sends(effects: &[Effect]) -> Vec<&Message> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Send(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn join_first_then_request_without_a_copy_and_sync_with_one() {
+    let empty = DocId::random();
+    let held = DocId::random();
+    let mut doc = Automerge::new().with_actor(ActorId::from(b"device-actor-001".to_vec()));
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "type", "ticket").unwrap();
+    tx.commit();
+    let mut e = engine(vec![
+        LocalDoc {
+            id: empty,
+            doc: Automerge::new(),
+            sync_state: None,
+            listing: Listing::Listed,
+            unacked: vec![],
+        },
+        LocalDoc {
+            id: held,
+            doc,
+            sync_state: None,
+            listing: Listing::Local,
+            unacked: vec![],
+        },
+    ]);
+    let out = e.handle(Input::Connected);
+    assert!(matches!(
+        sends(&out)[..],
+        [Message::Join { supported_protocol_versions: Some(v), peer_metadata: Some(m), .. }]
+            if v == &["1"] && !m.is_ephemeral
+    ));
+    assert!(!e.is_connected());
+    let out = e.handle(peer());
+    let mut kinds: Vec<(DocId, &str)> = sends(&out)
+        .iter()
+        .map(|m| match m {
+            Message::Request { document_id, .. } => (DocId::from(document_id), "request"),
+            Message::Sync { document_id, .. } => (DocId::from(document_id), "sync"),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    kinds.sort();
+    let mut want = vec![(empty, "request"), (held, "sync")];
+    want.sort();
+    assert_eq!(kinds, want);
+    assert!(!e.is_idle(), "nothing heard back yet");
+}
+
+#[test]
+fn an_error_from_the_relay_asks_to_close_and_unknown_messages_are_ignored() {
+    let mut e = engine(vec![]);
+    e.handle(Input::Connected);
+    e.handle(peer());
+    let out = e.handle(Input::Received(Message::Error {
+        sender_id: None,
+        target_id: None,
+        message: "token revoked".into(),
+    }));
+    assert!(matches!(&out[..], [Effect::Close { reason }] if reason == "token revoked"));
+    let out = e.handle(Input::Received(Message::Unknown {
+        type_name: "future-thing".into(),
+    }));
+    assert!(out.is_empty());
+}
+
+#[test]
+fn a_change_rejected_notice_resets_the_document_and_requests_it_afresh() {
+    let id = DocId::random();
+    let actor = ActorId::from(b"device-actor-001".to_vec());
+    let mut doc = Automerge::new().with_actor(actor);
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "x", 1).unwrap();
+    tx.commit();
+    let mine = doc.get_last_local_change().unwrap().hash();
+    let mut e = engine(vec![LocalDoc {
+        id,
+        doc,
+        sync_state: None,
+        listing: Listing::Listed,
+        unacked: vec![mine],
+    }]);
+    e.handle(Input::Connected);
+    e.handle(peer());
+    let mut data = Vec::new();
+    ciborium::into_writer(
+        &ciborium::Value::Map(vec![
+            ("type".into(), "change-rejected".into()),
+            ("rule".into(), "actor_not_bound".into()),
+            ("reason".into(), "actor belongs to another device".into()),
+            (
+                "changes".into(),
+                ciborium::Value::Array(vec![mine.to_string().into()]),
+            ),
+        ]),
+        &mut data,
+    )
+    .unwrap();
+    let out = e.handle(Input::Received(Message::Ephemeral {
+        sender_id: PeerId::new("relay").unwrap(),
+        target_id: PeerId::new("dev-1").unwrap(),
+        count: 1,
+        session_id: "s".into(),
+        document_id: id.into(),
+        data,
+    }));
+    assert!(matches!(
+        &out[0],
+        Effect::Reset { quarantine, rule, .. } if rule == "actor_not_bound" && quarantine.len() == 1 && quarantine[0].hash() == mine
+    ));
+    assert!(matches!(&out[1], Effect::Send(Message::Request { .. })));
+    assert!(
+        e.doc(id).unwrap().get_heads().is_empty(),
+        "local copy dropped"
+    );
+    assert_eq!(e.stats().resets, 1);
+}
