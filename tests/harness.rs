@@ -1,2 +1,256 @@
-//! Shared helpers for the integration tests: spawning relays and devices,
-//! waiting on conditions with deadlines.
+//! Shared helpers for the integration tests: a relay in-process on
+#![allow(missing_debug_implementations, reason = "test fixtures; their fields are not worth printing")]
+//! `127.0.0.1:0` with its own data directory and demo property, the relay
+//! binary as a child process (for kill -9 tests), REST and device clients,
+//! and waiting on conditions with deadlines (never sleeping for state).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use client_core::Device;
+use serde_json::Value;
+use server::demo::DemoUser;
+use server::schema::{DeviceId, UserId};
+
+pub use client_core;
+pub use server;
+
+/// A relay running in this process, on its own data directory.
+pub struct TestRelay {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The relay's state, for admin calls.
+    pub relay: server::Relay,
+    /// The demo users' credentials.
+    pub creds: BTreeMap<String, DemoUser>,
+    dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestRelay {
+    /// Starts a relay with the demo property.
+    pub async fn start() -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("propsync-test-").tempdir()?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let relay = server::open(server::Config::new(dir.path().join("relay"), addr)).await?;
+        let creds = server::demo::seed(&relay).await.map_err(|e| anyhow::anyhow!("{e}"))?.context("seeded twice")?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let r = relay.clone();
+        let task = tokio::spawn(async move {
+            let _ = server::serve(listener, r, async move {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Ok(Self { url: format!("http://{addr}"), relay, creds, dir, stop: Some(stop), task: Some(task) })
+    }
+
+    /// A REST client logged in as a demo user.
+    pub async fn api(&self, user: &str) -> Result<Api> {
+        let password = &self.creds.get(user).context("no such demo user")?.password;
+        Api::login(&self.url, user, password).await
+    }
+
+    /// The demo user's own phone, enrolled.
+    pub async fn device(&self, user: &str) -> Result<Device> {
+        let token = self.creds.get(user).context("no such demo user")?.device_token.clone();
+        self.device_with_token(user, &token).await
+    }
+
+    /// Another phone for a demo user, enrolled under `device_id`.
+    pub async fn new_device(&self, user: &str, device_id: &str) -> Result<Device> {
+        let token = server::admin::enroll_device(&self.relay, &UserId::new(user)?, &DeviceId::new(device_id)?, "test phone")
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.device_with_token(device_id, &token).await
+    }
+
+    async fn device_with_token(&self, name: &str, token: &str) -> Result<Device> {
+        let path = self.dir.path().join(format!("{name}-{}.db", rand::random::<u32>()));
+        let device = Device::open(&path)?;
+        device.enroll(&self.url, token).await?;
+        Ok(device)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Stops serving (the state stays readable).
+    pub async fn stop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for TestRelay {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+}
+
+/// A REST client with a session token.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    /// The session token.
+    pub token: String,
+}
+
+impl Api {
+    /// Logs in.
+    pub async fn login(base: &str, user: &str, password: &str) -> Result<Self> {
+        let http = reqwest::Client::new();
+        let r: Value = http
+            .post(format!("{base}/api/v1/login"))
+            .json(&serde_json::json!({"username": user, "password": password}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let token = r["token"].as_str().with_context(|| format!("login failed: {r}"))?.to_owned();
+        Ok(Self { http, base: base.to_owned(), token })
+    }
+
+    /// GET, returning the status and the JSON body.
+    pub async fn get(&self, path: &str) -> Result<(u16, Value)> {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// POST JSON, returning the status and the JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
+        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// POSTs an event to a ticket and returns the verdict's outcome.
+    pub async fn act(&self, ticket: &str, action: &str, data: Value) -> Result<String> {
+        let (status, body) = self
+            .post(&format!("/api/v1/tickets/{ticket}/events"), &serde_json::json!({"action": action, "data": data}))
+            .await?;
+        if status != 200 {
+            bail!("{action} on {ticket}: HTTP {status}: {body}");
+        }
+        Ok(body["verdict"]["outcome"].as_str().unwrap_or("none").to_owned())
+    }
+
+    /// The ticket as the relay shows it.
+    pub async fn ticket(&self, id: &str) -> Result<Value> {
+        let (status, body) = self.get(&format!("/api/v1/tickets/{id}")).await?;
+        if status != 200 {
+            bail!("ticket {id}: HTTP {status}: {body}");
+        }
+        Ok(body)
+    }
+}
+
+/// Waits until `f` returns `Some`, polling, for at most `timeout`.
+///
+/// # Errors
+/// When the deadline passes, naming `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The relay binary, built if needed.
+pub fn relay_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let target = exe.parent().and_then(Path::parent).context("no target directory")?;
+    let bin = target.join("propsync-server");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "propsync-server", "--bin", "propsync-server"])
+            .status()?;
+        if !status.success() {
+            bail!("building the relay binary failed");
+        }
+    }
+    Ok(bin)
+}
+
+/// The relay binary running as a child process (for kill -9).
+pub struct RelayProcess {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The data directory.
+    pub data: PathBuf,
+}
+
+impl RelayProcess {
+    /// Starts `propsync-server demo` (first start) or `serve` on `data`, on
+    /// `listen` (`127.0.0.1:0` for any port).
+    pub fn start(data: &Path, listen: &str) -> Result<Self> {
+        let sub = if data.join("propsync.sqlite3").exists() { "serve" } else { "demo" };
+        let mut child = Command::new(relay_binary()?)
+            .args([sub, "--data", &data.to_string_lossy(), "--listen", listen])
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let url = loop {
+            let Some(line) = lines.next() else { bail!("the relay exited before listening") };
+            let line = line?;
+            if let Some(rest) = line.split("listening on ").nth(1) {
+                break rest.split_whitespace().next().unwrap_or_default().to_owned();
+            }
+            if Instant::now() > deadline {
+                bail!("the relay did not start listening");
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Self { child, url, data: data.to_owned() })
+    }
+
+    /// The demo credentials the first start wrote.
+    pub fn creds(&self) -> Result<Value> {
+        Ok(serde_json::from_slice(&std::fs::read(self.data.join("demo-credentials.json"))?)?)
+    }
+
+    /// `kill -9`.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

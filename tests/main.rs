@@ -1,3 +1,4 @@
 //! The one integration-test binary; each module is a feature.
 
 mod lifecycle;
+mod relay;
