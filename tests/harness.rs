@@ -1,8 +1,9 @@
 //! Shared helpers for the integration tests: a relay in-process on
-#![allow(missing_debug_implementations, reason = "test fixtures; their fields are not worth printing")]
 //! `127.0.0.1:0` with its own data directory and demo property, the relay
 //! binary as a child process (for kill -9 tests), REST and device clients,
 //! and waiting on conditions with deadlines (never sleeping for state).
+
+#![allow(missing_debug_implementations, reason = "test fixtures; their fields are not worth printing")]
 
 use std::collections::BTreeMap;
 use std::future::Future;
