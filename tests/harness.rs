@@ -3,7 +3,10 @@
 //! binary as a child process (for kill -9 tests), REST and device clients,
 //! and waiting on conditions with deadlines (never sleeping for state).
 
-#![allow(missing_debug_implementations, reason = "test fixtures; their fields are not worth printing")]
+#![allow(
+    missing_debug_implementations,
+    reason = "test fixtures; their fields are not worth printing"
+)]
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -37,11 +40,16 @@ pub struct TestRelay {
 impl TestRelay {
     /// Starts a relay with the demo property.
     pub async fn start() -> Result<Self> {
-        let dir = tempfile::Builder::new().prefix("propsync-test-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("propsync-test-")
+            .tempdir()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let relay = server::open(server::Config::new(dir.path().join("relay"), addr)).await?;
-        let creds = server::demo::seed(&relay).await.map_err(|e| anyhow::anyhow!("{e}"))?.context("seeded twice")?;
+        let creds = server::demo::seed(&relay)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .context("seeded twice")?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let r = relay.clone();
         let task = tokio::spawn(async move {
@@ -50,7 +58,14 @@ impl TestRelay {
             })
             .await;
         });
-        Ok(Self { url: format!("http://{addr}"), relay, creds, dir, stop: Some(stop), task: Some(task) })
+        Ok(Self {
+            url: format!("http://{addr}"),
+            relay,
+            creds,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        })
     }
 
     /// A REST client logged in as a demo user.
@@ -61,20 +76,33 @@ impl TestRelay {
 
     /// The demo user's own phone, enrolled.
     pub async fn device(&self, user: &str) -> Result<Device> {
-        let token = self.creds.get(user).context("no such demo user")?.device_token.clone();
+        let token = self
+            .creds
+            .get(user)
+            .context("no such demo user")?
+            .device_token
+            .clone();
         self.device_with_token(user, &token).await
     }
 
     /// Another phone for a demo user, enrolled under `device_id`.
     pub async fn new_device(&self, user: &str, device_id: &str) -> Result<Device> {
-        let token = server::admin::enroll_device(&self.relay, &UserId::new(user)?, &DeviceId::new(device_id)?, "test phone")
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let token = server::admin::enroll_device(
+            &self.relay,
+            &UserId::new(user)?,
+            &DeviceId::new(device_id)?,
+            "test phone",
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
         self.device_with_token(device_id, &token).await
     }
 
     async fn device_with_token(&self, name: &str, token: &str) -> Result<Device> {
-        let path = self.dir.path().join(format!("{name}-{}.db", rand::random::<u32>()));
+        let path = self
+            .dir
+            .path()
+            .join(format!("{name}-{}.db", rand::random::<u32>()));
         let device = Device::open(&path)?;
         device.enroll(&self.url, token).await?;
         Ok(device)
@@ -125,33 +153,69 @@ impl Api {
             .await?
             .json()
             .await?;
-        let token = r["token"].as_str().with_context(|| format!("login failed: {r}"))?.to_owned();
-        Ok(Self { http, base: base.to_owned(), token })
+        let token = r["token"]
+            .as_str()
+            .with_context(|| format!("login failed: {r}"))?
+            .to_owned();
+        Ok(Self {
+            http,
+            base: base.to_owned(),
+            token,
+        })
     }
 
     /// GET, returning the status and the JSON body.
     pub async fn get(&self, path: &str) -> Result<(u16, Value)> {
-        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await?;
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await?;
         let status = r.status().as_u16();
         Ok((status, r.json().await.unwrap_or(Value::Null)))
     }
 
     /// POST JSON, returning the status and the JSON body.
     pub async fn post(&self, path: &str, body: &Value) -> Result<(u16, Value)> {
-        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await?;
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await?;
         let status = r.status().as_u16();
         Ok((status, r.json().await.unwrap_or(Value::Null)))
     }
 
     /// POSTs an event to a ticket and returns the verdict's outcome.
     pub async fn act(&self, ticket: &str, action: &str, data: Value) -> Result<String> {
+        self.act_on(ticket, &Value::Null, action, data).await
+    }
+
+    /// POSTs an event made on the ticket version `heads` (what the person's
+    /// screen showed) and returns the verdict's outcome.
+    pub async fn act_on(
+        &self,
+        ticket: &str,
+        heads: &Value,
+        action: &str,
+        data: Value,
+    ) -> Result<String> {
         let (status, body) = self
-            .post(&format!("/api/v1/tickets/{ticket}/events"), &serde_json::json!({"action": action, "data": data}))
+            .post(
+                &format!("/api/v1/tickets/{ticket}/events"),
+                &serde_json::json!({"action": action, "data": data, "heads": heads}),
+            )
             .await?;
         if status != 200 {
             bail!("{action} on {ticket}: HTTP {status}: {body}");
         }
-        Ok(body["verdict"]["outcome"].as_str().unwrap_or("none").to_owned())
+        Ok(body["verdict"]["outcome"]
+            .as_str()
+            .unwrap_or("none")
+            .to_owned())
     }
 
     /// The ticket as the relay shows it.
@@ -188,7 +252,10 @@ where
 /// The relay binary, built if needed.
 pub fn relay_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    let target = exe.parent().and_then(Path::parent).context("no target directory")?;
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("no target directory")?;
     let bin = target.join("propsync-server");
     if !bin.exists() {
         let status = Command::new(env!("CARGO"))
@@ -214,7 +281,11 @@ impl RelayProcess {
     /// Starts `propsync-server demo` (first start) or `serve` on `data`, on
     /// `listen` (`127.0.0.1:0` for any port).
     pub fn start(data: &Path, listen: &str) -> Result<Self> {
-        let sub = if data.join("propsync.sqlite3").exists() { "serve" } else { "demo" };
+        let sub = if data.join("propsync.sqlite3").exists() {
+            "serve"
+        } else {
+            "demo"
+        };
         let mut child = Command::new(relay_binary()?)
             .args([sub, "--data", &data.to_string_lossy(), "--listen", listen])
             .env("RUST_LOG", "warn")
@@ -225,22 +296,34 @@ impl RelayProcess {
         let mut lines = BufReader::new(stderr).lines();
         let deadline = Instant::now() + Duration::from_secs(60);
         let url = loop {
-            let Some(line) = lines.next() else { bail!("the relay exited before listening") };
+            let Some(line) = lines.next() else {
+                bail!("the relay exited before listening")
+            };
             let line = line?;
             if let Some(rest) = line.split("listening on ").nth(1) {
-                break rest.split_whitespace().next().unwrap_or_default().to_owned();
+                break rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
             }
             if Instant::now() > deadline {
                 bail!("the relay did not start listening");
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Ok(Self { child, url, data: data.to_owned() })
+        Ok(Self {
+            child,
+            url,
+            data: data.to_owned(),
+        })
     }
 
     /// The demo credentials the first start wrote.
     pub fn creds(&self) -> Result<Value> {
-        Ok(serde_json::from_slice(&std::fs::read(self.data.join("demo-credentials.json"))?)?)
+        Ok(serde_json::from_slice(&std::fs::read(
+            self.data.join("demo-credentials.json"),
+        )?)?)
     }
 
     /// `kill -9`.

@@ -281,7 +281,7 @@ async fn create_ticket(
     let ev = event.clone();
     let rejection = relay
         .hub
-        .author(&p, id, true, move |t| {
+        .author(&p, id, true, None, move |t| {
             doc::create_ticket(t, &header)?;
             doc::append_event(t, &ev)
         })
@@ -409,21 +409,26 @@ async fn ticket_detail(relay: &Relay, id: DocId) -> AppResult<Value> {
     let Some(stored) = bytes else {
         return Err(AppError::NotFound(format!("no ticket {id}")));
     };
-    let ticket = tokio::task::spawn_blocking(move || -> Result<schema::Ticket, AppError> {
-        let mut doc = match &stored.snapshot {
-            Some(s) => {
-                automerge::Automerge::load(s).map_err(|e| AppError::Internal(e.to_string()))?
+    let (ticket, heads) =
+        tokio::task::spawn_blocking(move || -> Result<(schema::Ticket, Vec<String>), AppError> {
+            let mut doc = match &stored.snapshot {
+                Some(s) => {
+                    automerge::Automerge::load(s).map_err(|e| AppError::Internal(e.to_string()))?
+                }
+                None => automerge::Automerge::new(),
+            };
+            for c in &stored.chunks {
+                doc.load_incremental(c)
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
             }
-            None => automerge::Automerge::new(),
-        };
-        for c in &stored.chunks {
-            doc.load_incremental(c)
-                .map_err(|e| AppError::Internal(e.to_string()))?;
-        }
-        read_ticket(&doc, None).map_err(|e| AppError::Internal(e.to_string()))
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))??;
+            let heads = doc.get_heads().iter().map(ToString::to_string).collect();
+            Ok((
+                read_ticket(&doc, None).map_err(|e| AppError::Internal(e.to_string()))?,
+                heads,
+            ))
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
     let now = relay.hub.now();
     let projection = Projection::official(&ticket, &relay.hub.policy);
     let events: Vec<Value> = ticket
@@ -452,6 +457,7 @@ async fn ticket_detail(relay: &Relay, id: DocId) -> AppResult<Value> {
             .collect::<Vec<_>>()
     );
     out["events"] = json!(events);
+    out["heads"] = json!(heads);
     out["notes"] = serde_json::to_value(&ticket.notes).unwrap_or(Value::Null);
     out["attachments"] = serde_json::to_value(&ticket.attachments).unwrap_or(Value::Null);
     Ok(out)
@@ -475,6 +481,8 @@ struct NewEvent {
     #[serde(default)]
     data: EventData,
     note: Option<String>,
+    /// The ticket version (`heads` of `GET /tickets/{id}`) the person acted on.
+    heads: Option<Vec<String>>,
 }
 
 async fn post_event(
@@ -507,10 +515,19 @@ async fn post_event(
             at: now,
             text,
         });
+    let seen = body
+        .heads
+        .map(|hs| {
+            hs.iter()
+                .map(|h| h.parse::<automerge::ChangeHash>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|_| AppError::BadRequest("heads must be hex change hashes".into()))
+        })
+        .transpose()?;
     let ev = event.clone();
     let rejection = relay
         .hub
-        .author(&p, id, false, move |t| {
+        .author(&p, id, false, seen, move |t| {
             doc::append_event(t, &ev)?;
             if let Some(n) = &note {
                 doc::append_note(t, n)?;

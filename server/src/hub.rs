@@ -473,7 +473,10 @@ impl Hub {
         };
         let creating = guard.is_none();
         if creating {
-            if fresh || msg.changes.is_empty() || !access::may_create(&peer.principal) {
+            // A document the relay does not have: a device may be creating it
+            // (its first sync message carries no changes yet). It lives in
+            // memory only until a valid creation arrives.
+            if fresh || !access::may_create(&peer.principal) {
                 self.send(peer, unavailable(&self.relay_peer, peer, id));
                 return Ok(());
             }
@@ -485,11 +488,15 @@ impl Hub {
                 peers: HashMap::new(),
                 last_used: Instant::now(),
             });
-        } else if let Some(state) = guard.as_ref()
-            && !self.allowed(&peer.principal, id, state).await?
-        {
-            self.send(peer, unavailable(&self.relay_peer, peer, id));
-            return Ok(());
+        } else if let Some(state) = guard.as_ref() {
+            let allowed = match state.class {
+                None => state.peers.contains_key(&peer.conn),
+                Some(_) => self.allowed(&peer.principal, id, state).await?,
+            };
+            if !allowed {
+                self.send(peer, unavailable(&self.relay_peer, peer, id));
+                return Ok(());
+            }
         }
         let Some(mut state) = guard.take() else {
             return Ok(());
@@ -547,14 +554,14 @@ impl Hub {
                 }
             }
         }
-        if state.class.is_none() {
+        if state.class.is_none()
+            && let Some(r) = rejected_any.take()
+        {
             // A creation whose every change was refused: nothing to keep.
-            if let Some(r) = rejected_any {
-                self.send(
-                    peer,
-                    change_rejected(&self.relay_peer, peer, id, &r, &rejected_hashes),
-                );
-            }
+            self.send(
+                peer,
+                change_rejected(&self.relay_peer, peer, id, &r, &rejected_hashes),
+            );
             self.send(peer, unavailable(&self.relay_peer, peer, id));
             *guard = None;
             return Ok(());
@@ -818,6 +825,7 @@ impl Hub {
         let author = author.clone();
         let snapshot_len = state.snapshot_len;
         let policy = self.policy.clone();
+        let clock = self.clock.clone();
         let result = self
             .db
             .write(move |tx| {
@@ -895,8 +903,11 @@ impl Hub {
                 }
                 let serial = match serial_due {
                     Some(series) => {
-                        let year = u16::try_from(now.year()).unwrap_or(2000);
-                        let n = records::take_number(tx, series, year, id, now)?;
+                        // Numbers are taken in transaction order; the time is
+                        // read here, in that order, so both orders agree.
+                        let at = clock().max(now);
+                        let year = u16::try_from(at.year()).unwrap_or(2000);
+                        let n = records::take_number(tx, series, year, id, at)?;
                         Some(
                             Serial::new(series, year, n)
                                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -1123,6 +1134,7 @@ impl Hub {
         p: &Principal,
         id: DocId,
         create: bool,
+        seen: Option<Vec<ChangeHash>>,
         f: impl FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), doc::DocError> + Send,
     ) -> Result<Option<Rejection>, HubError> {
         let now = self.now();
@@ -1147,13 +1159,22 @@ impl Hub {
             peers: HashMap::new(),
             last_used: Instant::now(),
         });
-        let mut scratch = state.doc.fork().with_actor(actor);
+        // The change is made on the version the person saw, so the judge
+        // can tell "not allowed" from "the ticket has moved on since".
+        let base = seen.unwrap_or_else(|| state.doc.get_heads());
+        let mut scratch = state
+            .doc
+            .fork_at(&base)
+            .map_err(|_| {
+                HubError::Refused("the ticket version you acted on is unknown; reload it".into())
+            })?
+            .with_actor(actor);
         {
             let mut t = scratch.transaction();
             f(&mut t).map_err(|e| HubError::Refused(e.to_string()))?;
             t.commit_with(CommitOptions::default().with_time(now.timestamp_millis()));
         }
-        let changes = scratch.get_changes(&state.doc.get_heads());
+        let changes = scratch.get_changes(&base);
         let stats = SessionStats::default();
         let result = self.ingest(id, state, p, None, changes, &stats, now).await;
         let keep = state.class.is_some();

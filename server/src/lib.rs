@@ -12,6 +12,7 @@ mod access;
 pub mod admin;
 mod api;
 pub mod auth;
+mod blobs;
 pub mod config;
 pub mod demo;
 pub mod error;
@@ -33,7 +34,11 @@ use tokio::net::TcpListener;
 
 /// The relay's router.
 pub fn app(relay: Relay) -> Router {
-    api::router().merge(ws::router()).with_state(relay)
+    let max_blob = relay.config.max_blob_bytes;
+    api::router()
+        .merge(blobs::router(max_blob))
+        .merge(ws::router())
+        .with_state(relay)
 }
 
 /// Serves `relay` on `listener` until `shutdown` resolves, then closes

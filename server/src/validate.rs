@@ -100,8 +100,49 @@ pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, Rejecti
 
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
 
-/// The changes carried by a sync message's chunks: single changes (V1) or
-/// whole documents (V2), unpacked change by change.
+/// Splits bytes that hold one or more concatenated Automerge chunks
+/// (magic, checksum, type, LEB128 length, body) into the chunks.
+fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>, Rejection> {
+    let bad = |why: &str| {
+        Rejection::new(
+            HardRule::Malformed,
+            format!("a sync message chunk is malformed: {why}"),
+        )
+    };
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        if bytes.len() < 10 || bytes[..4] != MAGIC {
+            return Err(bad("it is not an Automerge chunk"));
+        }
+        let mut len: u64 = 0;
+        let mut shift = 0;
+        let mut i = 9;
+        loop {
+            let b = *bytes.get(i).ok_or_else(|| bad("its length is cut off"))?;
+            if shift > 56 {
+                return Err(bad("its length is too long"));
+            }
+            len |= u64::from(b & 0x7f) << shift;
+            shift += 7;
+            i += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|l| l.checked_add(i))
+            .filter(|e| *e <= bytes.len())
+            .ok_or_else(|| bad("it is shorter than its length says"))?;
+        out.push(&bytes[..end]);
+        bytes = &bytes[end..];
+    }
+    Ok(out)
+}
+
+/// The changes carried by a sync message's chunks: single changes (V1),
+/// several changes concatenated, or whole documents (V2), unpacked change by
+/// change.
 ///
 /// # Errors
 /// A chunk that is not an Automerge chunk, too many changes, an automerge panic.
@@ -110,55 +151,52 @@ pub(crate) fn changes_in<'a>(
     limits: &Limits,
 ) -> Result<Vec<Change>, Rejection> {
     let mut out = Vec::new();
-    for chunk in chunks {
-        if chunk.len() < 9 || chunk[..4] != MAGIC {
-            return Err(Rejection::new(
-                HardRule::Malformed,
-                "a sync message chunk is not an Automerge chunk",
-            ));
-        }
-        match chunk[8] {
-            1 | 2 => {
-                if chunk.len() > limits.max_change_bytes {
+    for element in chunks {
+        for chunk in split_chunks(element)? {
+            match chunk[8] {
+                1 | 2 => {
+                    if chunk.len() > limits.max_change_bytes {
+                        return Err(Rejection::new(
+                            HardRule::Oversized,
+                            format!(
+                                "a change of {} bytes is over the {} byte limit",
+                                chunk.len(),
+                                limits.max_change_bytes
+                            ),
+                        ));
+                    }
+                    let change = guarded("a change", || Change::from_bytes(chunk.to_vec()))?
+                        .map_err(|e| {
+                            Rejection::new(
+                                HardRule::Malformed,
+                                format!("a change does not decode: {e}"),
+                            )
+                        })?;
+                    out.push(change);
+                }
+                0 => {
+                    let doc =
+                        guarded("a document chunk", || Automerge::load(chunk))?.map_err(|e| {
+                            Rejection::new(
+                                HardRule::Malformed,
+                                format!("a document chunk does not load: {e}"),
+                            )
+                        })?;
+                    out.extend(guarded("a document chunk", || doc.get_changes(&[]))?);
+                }
+                t => {
                     return Err(Rejection::new(
-                        HardRule::Oversized,
-                        format!(
-                            "a change of {} bytes is over the {} byte limit",
-                            chunk.len(),
-                            limits.max_change_bytes
-                        ),
+                        HardRule::Malformed,
+                        format!("unknown Automerge chunk type {t}"),
                     ));
                 }
-                let change =
-                    guarded("a change", || Change::from_bytes(chunk.to_vec()))?.map_err(|e| {
-                        Rejection::new(
-                            HardRule::Malformed,
-                            format!("a change does not decode: {e}"),
-                        )
-                    })?;
-                out.push(change);
             }
-            0 => {
-                let doc = guarded("a document chunk", || Automerge::load(chunk))?.map_err(|e| {
-                    Rejection::new(
-                        HardRule::Malformed,
-                        format!("a document chunk does not load: {e}"),
-                    )
-                })?;
-                out.extend(guarded("a document chunk", || doc.get_changes(&[]))?);
-            }
-            t => {
+            if out.len() > limits.max_changes_per_message {
                 return Err(Rejection::new(
-                    HardRule::Malformed,
-                    format!("unknown Automerge chunk type {t}"),
+                    HardRule::Oversized,
+                    "too many changes in one message",
                 ));
             }
-        }
-        if out.len() > limits.max_changes_per_message {
-            return Err(Rejection::new(
-                HardRule::Oversized,
-                "too many changes in one message",
-            ));
         }
     }
     Ok(out)

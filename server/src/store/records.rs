@@ -473,6 +473,16 @@ pub(crate) fn take_number(
         params![series.code(), year],
         |r| r.get(0),
     )?;
+    // Issue-time order must match number order even if the clock steps back.
+    let last: Option<String> = tx.query_row(
+        "SELECT max(assigned_at) FROM number_ledger WHERE series = ?1 AND year = ?2",
+        params![series.code(), year],
+        |r| r.get(0),
+    )?;
+    let at = match last.map(time).transpose()? {
+        Some(last) if last > at => last,
+        _ => at,
+    };
     tx.execute(
         "INSERT INTO number_ledger(series, year, number, doc_id, assigned_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![series.code(), year, next, doc_s, rfc3339(at)],
@@ -1267,4 +1277,35 @@ pub(crate) fn change_ledger(conn: &Connection, f: &SyncLogFilter) -> StoreResult
             },
         )
         .collect()
+}
+
+// ------------------------------------------------------------ blobs
+
+/// Records a blob's upload progress.
+#[allow(clippy::too_many_arguments, reason = "one row's columns")]
+pub(crate) fn upsert_blob(
+    tx: &Transaction<'_>,
+    sha: &str,
+    size: u64,
+    mime: &str,
+    received: u64,
+    complete: bool,
+    by: &str,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO blobs(sha256, size, mime, received, complete, uploaded_by, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+         ON CONFLICT(sha256) DO UPDATE SET received = excluded.received, complete = excluded.complete",
+        params![sha, count(size), mime, count(received), complete, by, rfc3339(at)],
+    )?;
+    Ok(())
+}
+
+/// A stored blob's MIME type.
+pub(crate) fn blob_mime(conn: &Connection, sha: &str) -> StoreResult<Option<String>> {
+    Ok(conn
+        .query_row("SELECT mime FROM blobs WHERE sha256 = ?1", [sha], |r| {
+            r.get(0)
+        })
+        .optional()?)
 }

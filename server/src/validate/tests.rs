@@ -163,13 +163,41 @@ fn garbage_and_oversized_chunks_are_refused() {
             .rule,
         HardRule::Malformed
     );
+    let body = limits.max_change_bytes;
     let mut huge = vec![0x85, 0x6f, 0x4a, 0x83, 0, 0, 0, 0, 1];
-    huge.resize(limits.max_change_bytes + 1, 0);
+    let mut n = body;
+    while n >= 0x80 {
+        huge.push(u8::try_from(n & 0x7f).unwrap() | 0x80);
+        n >>= 7;
+    }
+    huge.push(u8::try_from(n).unwrap());
+    huge.resize(huge.len() + body, 0);
     assert_eq!(
         changes_in([&huge[..]].into_iter(), &limits)
             .unwrap_err()
             .rule,
         HardRule::Oversized
+    );
+}
+
+#[test]
+fn concatenated_changes_are_split() {
+    let mut relay = relay_doc();
+    let mut device = relay.fork();
+    doc::append_event(&mut device, &event("eng1")).unwrap();
+    device.commit();
+    doc::append_event(&mut device, &event("eng1")).unwrap();
+    device.commit();
+    let joined = device.save_after(&relay.get_heads());
+    let changes = changes_in([&joined[..]].into_iter(), &Limits::default()).unwrap();
+    assert_eq!(changes.len(), 2);
+    let mut cut = joined.clone();
+    cut.pop();
+    assert_eq!(
+        changes_in([&cut[..]].into_iter(), &Limits::default())
+            .unwrap_err()
+            .rule,
+        HardRule::Malformed
     );
 }
 
