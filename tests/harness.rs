@@ -249,25 +249,6 @@ where
     }
 }
 
-/// The relay binary, built if needed.
-pub fn relay_binary() -> Result<PathBuf> {
-    let exe = std::env::current_exe()?;
-    let target = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("no target directory")?;
-    let bin = target.join("propsync-server");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "propsync-server", "--bin", "propsync-server"])
-            .status()?;
-        if !status.success() {
-            bail!("building the relay binary failed");
-        }
-    }
-    Ok(bin)
-}
-
 /// The relay binary running as a child process (for kill -9).
 pub struct RelayProcess {
     child: Child,
@@ -279,14 +260,15 @@ pub struct RelayProcess {
 
 impl RelayProcess {
     /// Starts `propsync-server demo` (first start) or `serve` on `data`, on
-    /// `listen` (`127.0.0.1:0` for any port).
-    pub fn start(data: &Path, listen: &str) -> Result<Self> {
+    /// `listen` (`127.0.0.1:0` for any port); `bin` is
+    /// `env!("CARGO_BIN_EXE_propsync-test-relay")`.
+    pub fn start(bin: &str, data: &Path, listen: &str) -> Result<Self> {
         let sub = if data.join("propsync.sqlite3").exists() {
             "serve"
         } else {
             "demo"
         };
-        let mut child = Command::new(relay_binary()?)
+        let mut child = Command::new(bin)
             .args([sub, "--data", &data.to_string_lossy(), "--listen", listen])
             .env("RUST_LOG", "warn")
             .stderr(Stdio::piped())
@@ -336,5 +318,198 @@ impl RelayProcess {
 impl Drop for RelayProcess {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A bare automerge-repo peer over a real WebSocket: sends whatever a test
+/// wants (forged changes, garbage frames, floods) and records what comes back.
+pub struct RawPeer {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    /// Our peer id.
+    pub peer_id: server::schema::wire::PeerId,
+    /// The relay's peer id.
+    pub relay_id: server::schema::wire::PeerId,
+    /// Every message received, in order.
+    pub received: Vec<server::schema::wire::Message>,
+    /// Whether the relay closed the connection.
+    pub closed: bool,
+}
+
+impl RawPeer {
+    /// Connects with a token and joins.
+    pub async fn connect(base: &str, token: &str) -> Result<Self> {
+        use futures_util::{SinkExt, StreamExt};
+        use server::schema::wire::{self, Message, PeerId, PeerMetadata};
+        let url = format!("{}/sync?token={token}", base.replacen("http", "ws", 1));
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .context("connecting to /sync")?;
+        let peer_id = PeerId::new(format!("raw-{}", rand::random::<u32>()))?;
+        let join = Message::Join {
+            sender_id: peer_id.clone(),
+            peer_metadata: Some(PeerMetadata {
+                storage_id: None,
+                is_ephemeral: true,
+            }),
+            supported_protocol_versions: Some(vec!["1".into()]),
+        };
+        ws.send(tokio_tungstenite::tungstenite::Message::binary(
+            wire::encode(&join),
+        ))
+        .await?;
+        let reply = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .context("no peer message")?;
+        let Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b))) = reply else {
+            bail!("no peer message: {reply:?}")
+        };
+        let Message::Peer { sender_id, .. } = wire::decode(&b, &wire::Limits::default())? else {
+            bail!("expected peer")
+        };
+        Ok(Self {
+            ws,
+            peer_id,
+            relay_id: sender_id,
+            received: Vec::new(),
+            closed: false,
+        })
+    }
+
+    /// Sends a message.
+    pub async fn send(&mut self, msg: &server::schema::wire::Message) -> Result<()> {
+        self.send_raw(server::schema::wire::encode(msg)).await
+    }
+
+    /// Sends raw bytes as one binary frame.
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) -> Result<()> {
+        use futures_util::SinkExt;
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::binary(bytes))
+            .await?;
+        Ok(())
+    }
+
+    /// Receives the next message, `None` after `timeout` or on close.
+    pub async fn recv(&mut self, timeout: Duration) -> Option<server::schema::wire::Message> {
+        use futures_util::StreamExt;
+        loop {
+            match tokio::time::timeout(timeout, self.ws.next()).await {
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Binary(b)))) => {
+                    let m =
+                        server::schema::wire::decode(&b, &server::schema::wire::Limits::default())
+                            .ok()?;
+                    self.received.push(m.clone());
+                    return Some(m);
+                }
+                Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Close(_)) | Err(_)) | None) => {
+                    self.closed = true;
+                    return None;
+                }
+                Ok(Some(Ok(_))) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Waits until the relay closes the connection, at most `timeout`.
+    pub async fn closed_within(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.closed && Instant::now() < deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.recv(left).await;
+        }
+        self.closed
+    }
+
+    /// Syncs `doc` (a fresh `request` when `fresh`) until `done(doc)` holds or
+    /// the relay stops answering; returns whether `done` held.
+    pub async fn sync_until(
+        &mut self,
+        id: server::schema::DocId,
+        doc: &mut automerge::Automerge,
+        state: &mut automerge::sync::State,
+        fresh: bool,
+        timeout: Duration,
+        done: impl Fn(&automerge::Automerge) -> bool,
+    ) -> Result<bool> {
+        use automerge::sync::SyncDoc;
+        use server::schema::wire::Message;
+        let deadline = Instant::now() + timeout;
+        let mut first = true;
+        loop {
+            if let Some(m) = doc.generate_sync_message(state) {
+                let msg = if fresh && first {
+                    Message::Request {
+                        sender_id: self.peer_id.clone(),
+                        target_id: self.relay_id.clone(),
+                        document_id: id.into(),
+                        data: m.encode(),
+                    }
+                } else {
+                    Message::Sync {
+                        sender_id: self.peer_id.clone(),
+                        target_id: self.relay_id.clone(),
+                        document_id: id.into(),
+                        data: m.encode(),
+                    }
+                };
+                first = false;
+                self.send(&msg).await?;
+            }
+            if done(doc) {
+                return Ok(true);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            match self.recv(left.min(Duration::from_secs(2))).await {
+                Some(Message::Sync {
+                    data, document_id, ..
+                }) if server::schema::DocId::from(&document_id) == id => {
+                    let m = automerge::sync::Message::decode(&data)?;
+                    doc.receive_sync_message(state, m)?;
+                }
+                Some(Message::DocUnavailable { .. } | Message::Error { .. }) => {
+                    return Ok(done(doc));
+                }
+                Some(_) => {}
+                None if self.closed => return Ok(done(doc)),
+                None => {
+                    if done(doc) {
+                        return Ok(true);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The `change-rejected` notices received so far.
+    pub fn rejections(&self) -> Vec<server::schema::wire::ChangeRejected> {
+        self.received
+            .iter()
+            .filter_map(|m| match m {
+                server::schema::wire::Message::Ephemeral { data, .. } => {
+                    server::schema::wire::ChangeRejected::decode(
+                        data,
+                        &server::schema::wire::Limits::default(),
+                    )
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The `error` messages received so far.
+    pub fn errors(&self) -> Vec<String> {
+        self.received
+            .iter()
+            .filter_map(|m| match m {
+                server::schema::wire::Message::Error { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .collect()
     }
 }

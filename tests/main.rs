@@ -1,4 +1,6 @@
 //! The one integration-test binary; each module is a feature.
 
+mod hostile;
+mod interop;
 mod lifecycle;
 mod relay;

@@ -67,6 +67,9 @@ pub(crate) struct SessionStats {
     pub(crate) conflict: AtomicU64,
     pub(crate) rejected: AtomicU64,
     pub(crate) hard_rejected: AtomicU64,
+    /// The `count` of the next ephemeral notice (automerge-repo drops a
+    /// notice whose count is not higher than the last one's).
+    pub(crate) ephemeral: AtomicU64,
 }
 
 impl SessionStats {
@@ -1696,6 +1699,7 @@ fn change_rejected(
     r: &Rejection,
     hashes: &[ChangeHash],
 ) -> wire::Message {
+    let count = peer.stats.ephemeral.fetch_add(1, Ordering::Relaxed) + 1;
     let payload = wire::ChangeRejected {
         rule: r.rule.name().to_owned(),
         reason: r.reason.clone(),
@@ -1705,7 +1709,7 @@ fn change_rejected(
     wire::Message::Ephemeral {
         sender_id: relay.clone(),
         target_id: peer.peer_id.clone(),
-        count: 0,
+        count,
         session_id: "relay".into(),
         document_id: id.into(),
         data: payload,

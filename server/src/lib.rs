@@ -13,6 +13,7 @@ pub mod admin;
 mod api;
 pub mod auth;
 mod blobs;
+pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod error;

@@ -214,6 +214,8 @@ pub(crate) struct Layout {
     pub(crate) doc_type: Option<String>,
     appendable: HashSet<Obj>,
     text: HashSet<Obj>,
+    /// `server` and every object under it.
+    server: HashSet<Obj>,
 }
 
 fn obj_of(id: &automerge::ObjId) -> Option<Obj> {
@@ -241,6 +243,19 @@ impl Layout {
                 && let Some(o) = obj_of(&id)
             {
                 l.appendable.insert(o);
+            }
+        }
+        if let Ok(Some((automerge::Value::Object(_), server))) = doc.get(ROOT, "server") {
+            let mut stack = vec![server];
+            while let Some(obj) = stack.pop() {
+                if let Some(o) = obj_of(&obj) {
+                    l.server.insert(o);
+                }
+                for item in doc.map_range(&obj, ..) {
+                    if let automerge::ValueRef::Object(_) = item.value {
+                        stack.push(item.id());
+                    }
+                }
             }
         }
         let texts: &[&str] = match l.doc_type.as_deref() {
@@ -451,6 +466,12 @@ pub(crate) fn check_ops(
                 }
             }
             Some(obj) if created.contains(&obj) => {}
+            Some(obj) if layout.server.contains(&obj) => {
+                return Err(Rejection::new(
+                    HardRule::ServerField,
+                    "only the relay writes `server`",
+                ));
+            }
             Some(obj) if layout.appendable.contains(&obj) => {
                 if !op.insert || matches!(op.action, OpType::Delete) {
                     return Err(Rejection::new(

@@ -1,0 +1,221 @@
+//! The `propsync-server` command line: `demo`, `serve` and the admin
+//! commands. The binary's `main` only calls [`run`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::{Config, schema};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(name = "propsync-server", about = "The propsync relay", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create a demo property on first start (users, devices, households), write
+    /// DATA/demo-credentials.json, then serve.
+    Demo {
+        #[arg(long, default_value = "./demo-data")]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Serve an existing property.
+    Serve {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
+    /// Administer a property (the relay may be running).
+    Admin {
+        #[arg(long)]
+        data: PathBuf,
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminAction {
+    /// Create a user.
+    CreateUser {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        password: String,
+        /// front_desk, supervisor, dispatcher, engineer, engineering_supervisor,
+        /// department_staff, cashier, manager.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+    },
+    /// Enroll a device for a user and print its token.
+    EnrollDevice {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        device: String,
+        #[arg(long, default_value = "phone")]
+        label: String,
+    },
+    /// Revoke a device: its token stops working at once.
+    RevokeDevice {
+        #[arg(long)]
+        device: String,
+    },
+    /// Make a new signing key and retire the old ones (every token must be reissued).
+    RotateKey,
+    /// Write the per-change sync ledger as CSV.
+    ExportSyncLog {
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+/// Runs the command line: reads the arguments, opens the relay's state,
+/// binds and serves until Ctrl-C, or runs an admin command.
+///
+/// # Errors
+/// Bad arguments, a data directory that cannot be opened, a port in use.
+pub async fn run() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Demo { data, listen } => {
+            let relay = crate::open(Config::new(data.clone(), listen))
+                .await
+                .context("opening the data directory")?;
+            let listener = TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
+            let addr = listener.local_addr()?;
+            if let Some(creds) = crate::demo::seed(&relay)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+            {
+                let path = data.join("demo-credentials.json");
+                let body = serde_json::json!({ "relay": format!("http://{addr}"), "users": creds });
+                std::fs::write(&path, serde_json::to_vec_pretty(&body)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("demo property created; credentials in {}", path.display());
+            }
+            eprintln!(
+                "propsync relay listening on http://{addr} (data in {})",
+                data.display()
+            );
+            crate::serve(listener, relay, shutdown()).await?;
+        }
+        Command::Serve { data, listen } => {
+            if !data.join("propsync.sqlite3").exists() {
+                anyhow::bail!(
+                    "{} holds no property; create one with `propsync-server demo` or the admin commands",
+                    data.display()
+                );
+            }
+            let relay = crate::open(Config::new(data.clone(), listen))
+                .await
+                .context("opening the data directory")?;
+            let listener = TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("binding {listen}"))?;
+            eprintln!(
+                "propsync relay listening on http://{} (data in {})",
+                listener.local_addr()?,
+                data.display()
+            );
+            crate::serve(listener, relay, shutdown()).await?;
+        }
+        Command::Admin { data, action } => {
+            let relay = crate::open(Config::new(data, "127.0.0.1:0".parse()?))
+                .await
+                .context("opening the data directory")?;
+            admin(&relay, action).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> {
+    let e = |e: crate::error::AppError| anyhow::anyhow!("{e}");
+    match action {
+        AdminAction::CreateUser {
+            username,
+            password,
+            role,
+            department,
+            display_name,
+        } => {
+            let user = schema::UserId::new(&username)?;
+            let role: schema::Role = role.parse()?;
+            let department = department
+                .map(|d| d.parse::<schema::Department>())
+                .transpose()?;
+            let display = display_name.unwrap_or_else(|| username.clone());
+            crate::admin::create_user(relay, &user, &display, &password, role, department)
+                .await
+                .map_err(e)?;
+            eprintln!("created user {user} ({role})");
+        }
+        AdminAction::EnrollDevice {
+            username,
+            device,
+            label,
+        } => {
+            let token = crate::admin::enroll_device(
+                relay,
+                &schema::UserId::new(username)?,
+                &schema::DeviceId::new(device)?,
+                &label,
+            )
+            .await
+            .map_err(e)?;
+            #[allow(clippy::print_stdout, reason = "the token is the command's output")]
+            {
+                println!("{token}");
+            }
+        }
+        AdminAction::RevokeDevice { device } => {
+            let revoked =
+                crate::admin::revoke_device(relay, &schema::DeviceId::new(device.clone())?)
+                    .await
+                    .map_err(e)?;
+            eprintln!(
+                "{}",
+                if revoked {
+                    format!("revoked {device}")
+                } else {
+                    format!("{device} was not active")
+                }
+            );
+        }
+        AdminAction::RotateKey => {
+            let kid = crate::admin::rotate_key(relay).await.map_err(e)?;
+            eprintln!("new signing key {kid}; every earlier token is retired");
+        }
+        AdminAction::ExportSyncLog { out } => {
+            let csv = crate::admin::export_sync_log(relay).await.map_err(e)?;
+            std::fs::write(&out, csv).with_context(|| format!("writing {}", out.display()))?;
+            eprintln!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown() {
+    let _ = tokio::signal::ctrl_c().await;
+}

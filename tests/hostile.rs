@@ -1,0 +1,607 @@
+//! Hostile input against the real relay, one test each: the relay answers
+//! with a clear error or notice, stores nothing bad, logs it where a manager
+//! sees it, and keeps serving everyone else.
+
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use automerge::sync::{ChunkList, Message as SyncMessage, MessageVersion, State};
+use automerge::transaction::Transactable;
+use automerge::{ActorId, Automerge, Change, ROOT, ReadDoc};
+use harness::server::schema::doc::{self, read_ticket};
+use harness::server::schema::wire::{Message, PeerId};
+use harness::server::schema::{DeviceId, DocId, Event, EventData, EventId, UserId};
+use harness::{RawPeer, TestRelay};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Setup {
+    relay: TestRelay,
+    id: String,
+    doc_id: DocId,
+    peer: RawPeer,
+    doc: Automerge,
+    state: State,
+}
+
+/// A repair assigned to eng1, fetched by eng1's phone over a bare peer.
+async fn setup() -> Result<Setup> {
+    let relay = TestRelay::start().await?;
+    let desk = relay.api("frontdesk").await?;
+    let (status, t) = desk
+        .post("/api/v1/tickets", &json!({"kind": "repair", "title": "Door lock jammed", "location": "B2-301", "category": "locks"}))
+        .await?;
+    ensure!(status == 201, "{t}");
+    let id = t["id"].as_str().context("id")?.to_owned();
+    ensure!(desk.act(&id, "assign", json!({"assignee": "eng1"})).await? == "accepted");
+    let doc_id: DocId = id.parse()?;
+    let mut peer = RawPeer::connect(&relay.url, &relay.creds["eng1"].device_token).await?;
+    let mut doc = Automerge::new();
+    let mut state = State::new();
+    let fetched = peer
+        .sync_until(doc_id, &mut doc, &mut state, true, WAIT, |d| {
+            read_ticket(d, None).is_ok_and(|t| t.events.len() == 2)
+        })
+        .await?;
+    ensure!(fetched, "eng1 fetches its ticket");
+    Ok(Setup {
+        relay,
+        id,
+        doc_id,
+        peer,
+        doc,
+        state,
+    })
+}
+
+fn event(by: &str, device: &str, action: &str, data: EventData) -> Event {
+    Event {
+        id: EventId::random(),
+        action: action.into(),
+        by: UserId::new(by).unwrap(),
+        device: DeviceId::new(device).unwrap(),
+        at: chrono::Utc::now(),
+        data,
+    }
+}
+
+/// Makes a change on `s.doc` with `f` (as actor `actor`), syncs it, and
+/// returns the hard rejection the relay sent, if any.
+async fn push(
+    s: &mut Setup,
+    actor: Option<ActorId>,
+    f: impl FnOnce(&mut automerge::transaction::Transaction<'_>),
+) -> Result<Option<String>> {
+    if let Some(a) = actor {
+        s.doc.set_actor(a);
+    }
+    let mut tx = s.doc.transaction();
+    f(&mut tx);
+    tx.commit();
+    let before = s.peer.rejections().len();
+    let peer = &mut s.peer;
+    let mut doc = std::mem::take(&mut s.doc);
+    let _ = peer
+        .sync_until(
+            s.doc_id,
+            &mut doc,
+            &mut s.state,
+            false,
+            Duration::from_secs(3),
+            |_| false,
+        )
+        .await?;
+    s.doc = doc;
+    Ok(s.peer.rejections().get(before).map(|r| r.rule.clone()))
+}
+
+/// What a manager sees about hard rejections, and the ticket as the relay has it.
+async fn aftermath(s: &Setup) -> Result<(Vec<Value>, Value)> {
+    let manager = s.relay.api("manager").await?;
+    let (_, q) = manager
+        .get(&format!(
+            "/api/v1/review-queue?kind=hard_rejected&document={}",
+            s.id
+        ))
+        .await?;
+    let t = manager.ticket(&s.id).await?;
+    Ok((q["items"].as_array().cloned().unwrap_or_default(), t))
+}
+
+/// The relay still serves others: a fresh peer fetches the ticket.
+async fn still_serving(s: &Setup) -> Result<()> {
+    let mut other =
+        RawPeer::connect(&s.relay.url, &s.relay.creds["supervisor"].device_token).await?;
+    let mut doc = Automerge::new();
+    let ok = other
+        .sync_until(s.doc_id, &mut doc, &mut State::new(), true, WAIT, |d| {
+            read_ticket(d, None).is_ok()
+        })
+        .await?;
+    ensure!(ok, "another peer is still served");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_naming_another_author_is_refused() -> Result<()> {
+    let mut s = setup().await?;
+    let forged = event("eng2", "eng2-phone", "accept", EventData::default());
+    let rule = push(&mut s, None, |tx| doc::append_event(tx, &forged).unwrap()).await?;
+    assert_eq!(rule.as_deref(), Some("forged_author"));
+    let (items, t) = aftermath(&s).await?;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["rule"], "forged_author");
+    assert_eq!(
+        items[0]["username"], "eng1",
+        "the true author is the binding"
+    );
+    assert_eq!(
+        t["events"].as_array().map(Vec::len),
+        Some(2),
+        "nothing stored"
+    );
+    still_serving(&s).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_actor_bound_to_another_device_is_refused() -> Result<()> {
+    let mut s = setup().await?;
+    let actor = ActorId::random();
+    let ok = event("eng1", "eng1-phone", "accept", EventData::default());
+    assert_eq!(
+        push(&mut s, Some(actor.clone()), |tx| doc::append_event(tx, &ok)
+            .unwrap())
+        .await?,
+        None
+    );
+    // eng1's tablet reuses the phone's actor.
+    let token = harness::server::admin::enroll_device(
+        &s.relay.relay,
+        &UserId::new("eng1")?,
+        &DeviceId::new("eng1-tablet")?,
+        "tablet",
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    s.peer = RawPeer::connect(&s.relay.url, &token).await?;
+    s.state = State::new();
+    let fresh = s.doc_id;
+    let mut doc = Automerge::new();
+    s.peer
+        .sync_until(fresh, &mut doc, &mut s.state, true, WAIT, |d| {
+            read_ticket(d, None).is_ok_and(|t| t.events.len() == 3)
+        })
+        .await?;
+    s.doc = doc;
+    let start = event("eng1", "eng1-tablet", "start", EventData::default());
+    let rule = push(&mut s, Some(actor), |tx| {
+        doc::append_event(tx, &start).unwrap()
+    })
+    .await?;
+    assert_eq!(rule.as_deref(), Some("actor_not_bound"));
+    let (items, t) = aftermath(&s).await?;
+    assert_eq!(items[0]["device_id"], "eng1-tablet");
+    assert_eq!(
+        t["status"], "ACCEPTED",
+        "the tablet's change was not merged"
+    );
+    still_serving(&s).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writing_the_server_section_is_refused() -> Result<()> {
+    let mut s = setup().await?;
+    let serial = s.relay.api("frontdesk").await?.ticket(&s.id).await?["serial"].clone();
+    let rule = push(&mut s, None, |tx| {
+        let server = tx.get(ROOT, "server").unwrap().unwrap().1;
+        tx.put(&server, "serial", "RO-2026-999999").unwrap();
+    })
+    .await?;
+    assert_eq!(rule.as_deref(), Some("server_field"));
+    let (items, t) = aftermath(&s).await?;
+    assert_eq!(items.len(), 1);
+    assert_eq!(t["serial"], serial, "the serial never changes");
+    still_serving(&s).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_history_is_refused() -> Result<()> {
+    let mut s = setup().await?;
+    let rule = push(&mut s, None, |tx| {
+        let events = tx.get(ROOT, "events").unwrap().unwrap().1;
+        tx.delete(&events, 1).unwrap();
+    })
+    .await?;
+    assert_eq!(rule.as_deref(), Some("append_only"));
+    let (_, t) = aftermath(&s).await?;
+    assert_eq!(
+        t["events"].as_array().map(Vec::len),
+        Some(2),
+        "the assignment is still there"
+    );
+    assert_eq!(t["assignee"], "eng1");
+    still_serving(&s).await
+}
+
+fn sync_message(changes: Vec<Vec<u8>>, heads: Vec<automerge::ChangeHash>) -> Vec<u8> {
+    SyncMessage {
+        heads,
+        need: vec![],
+        have: vec![],
+        changes: ChunkList::from(changes),
+        flags: None,
+        version: MessageVersion::V1,
+    }
+    .encode()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_op_near_2_pow_32_is_refused_without_a_panic() -> Result<()> {
+    let mut s = setup().await?;
+    let mut fork = s.doc.fork();
+    doc::append_event(
+        &mut fork.transaction(),
+        &event("eng1", "eng1-phone", "accept", EventData::default()),
+    )
+    .ok();
+    let mut tx = fork.transaction();
+    doc::append_event(
+        &mut tx,
+        &event("eng1", "eng1-phone", "accept", EventData::default()),
+    )?;
+    tx.commit();
+    let change = fork.get_last_local_change().context("a change")?;
+    let mut expanded = change.decode();
+    expanded.start_op = NonZeroU64::new((1u64 << 32) - 2).context("nonzero")?;
+    let forged = Change::from(expanded);
+    let data = sync_message(vec![forged.raw_bytes().to_vec()], vec![forged.hash()]);
+    let (me, relay) = (s.peer.peer_id.clone(), s.peer.relay_id.clone());
+    s.peer
+        .send(&Message::Sync {
+            sender_id: me,
+            target_id: relay,
+            document_id: s.doc_id.into(),
+            data,
+        })
+        .await?;
+    let mut rule = None;
+    for _ in 0..50 {
+        s.peer.recv(Duration::from_millis(200)).await;
+        if let Some(r) = s.peer.rejections().first() {
+            rule = Some(r.rule.clone());
+            break;
+        }
+    }
+    assert_eq!(rule.as_deref(), Some("oversized_change"));
+    let (items, t) = aftermath(&s).await?;
+    assert_eq!(items.len(), 1);
+    assert_eq!(t["events"].as_array().map(Vec::len), Some(2));
+    still_serving(&s).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_automerge_bytes_are_refused_and_logged() -> Result<()> {
+    let mut s = setup().await?;
+    let garbage = {
+        let mut g = vec![0x85, 0x6f, 0x4a, 0x83, 1, 2, 3, 4, 1, 20];
+        g.extend_from_slice(&[0xee; 20]);
+        g
+    };
+    let data = sync_message(vec![garbage], vec![]);
+    let (me, relay) = (s.peer.peer_id.clone(), s.peer.relay_id.clone());
+    s.peer
+        .send(&Message::Sync {
+            sender_id: me.clone(),
+            target_id: relay.clone(),
+            document_id: s.doc_id.into(),
+            data,
+        })
+        .await?;
+    while s.peer.recv(Duration::from_millis(500)).await.is_some() && s.peer.rejections().is_empty()
+    {
+    }
+    assert_eq!(
+        s.peer.rejections().first().map(|r| r.rule.as_str()),
+        Some("malformed_change")
+    );
+    // A sync message that is not one at all.
+    s.peer
+        .send(&Message::Sync {
+            sender_id: me,
+            target_id: relay,
+            document_id: s.doc_id.into(),
+            data: b"not a sync message".to_vec(),
+        })
+        .await?;
+    while s.peer.recv(Duration::from_millis(500)).await.is_some() && s.peer.errors().is_empty() {}
+    assert!(
+        s.peer
+            .errors()
+            .iter()
+            .any(|e| e.contains("malformed sync message")),
+        "{:?}",
+        s.peer.errors()
+    );
+    let manager = s.relay.api("manager").await?;
+    let (_, log) = manager.get("/api/v1/security-log").await?;
+    let kinds: Vec<&str> = log["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .filter_map(|i| i["kind"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"hard_rejected") && kinds.contains(&"malformed_sync"),
+        "{kinds:?}"
+    );
+    still_serving(&s).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_oversized_frames_close_only_that_connection() -> Result<()> {
+    let mut s = setup().await?;
+    s.peer.send_raw(vec![0xff, 0x00, 0x13, 0x37]).await?;
+    assert!(
+        s.peer.closed_within(WAIT).await,
+        "a malformed frame closes the connection"
+    );
+    assert!(
+        s.peer
+            .errors()
+            .iter()
+            .any(|e| e.contains("malformed message")),
+        "{:?}",
+        s.peer.errors()
+    );
+    let mut big = RawPeer::connect(&s.relay.url, &s.relay.creds["eng1"].device_token).await?;
+    let _ = big.send_raw(vec![0xa1; 9 * 1024 * 1024]).await;
+    assert!(
+        big.closed_within(WAIT).await,
+        "an oversized frame closes the connection"
+    );
+    let (_, log) = s
+        .relay
+        .api("manager")
+        .await?
+        .get("/api/v1/security-log")
+        .await?;
+    assert!(
+        log["items"]
+            .as_array()
+            .context("items")?
+            .iter()
+            .any(|i| i["kind"] == "malformed_frame")
+    );
+    still_serving(&s).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_message_types_get_an_error_and_the_connection_goes_on() -> Result<()> {
+    let mut s = setup().await?;
+    s.peer
+        .send(&Message::Unknown {
+            type_name: "gossip".into(),
+        })
+        .await
+        .ok();
+    // `Unknown` carries no sender; write the frame by hand as a JS peer would.
+    let frame = {
+        let mut m = vec![0xa2];
+        for (k, v) in [("type", "gossip"), ("senderId", s.peer.peer_id.as_str())] {
+            m.push(0x60 + u8::try_from(k.len())?);
+            m.extend_from_slice(k.as_bytes());
+            m.push(0x60 + u8::try_from(v.len())?);
+            m.extend_from_slice(v.as_bytes());
+        }
+        m
+    };
+    s.peer.send_raw(frame).await?;
+    while s.peer.recv(Duration::from_millis(500)).await.is_some()
+        && !s.peer.errors().iter().any(|e| e.contains("gossip"))
+    {}
+    assert!(
+        s.peer
+            .errors()
+            .iter()
+            .any(|e| e.contains("unknown message type \"gossip\"")),
+        "{:?}",
+        s.peer.errors()
+    );
+    assert!(!s.peer.closed, "the connection stays open");
+    // And it still syncs.
+    let ok = event("eng1", "eng1-phone", "accept", EventData::default());
+    assert_eq!(
+        push(&mut s, None, |tx| doc::append_event(tx, &ok).unwrap()).await?,
+        None
+    );
+    let t = s.relay.api("frontdesk").await?.ticket(&s.id).await?;
+    assert_eq!(t["status"], "ACCEPTED");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_messages_is_cut_off() -> Result<()> {
+    let mut s = setup().await?;
+    let msg = Message::RemoteSubscriptionChange {
+        sender_id: s.peer.peer_id.clone(),
+        target_id: s.peer.relay_id.clone(),
+        add: None,
+        remove: None,
+    };
+    let frame = harness::server::schema::wire::encode(&msg);
+    for _ in 0..3_000 {
+        if s.peer.send_raw(frame.clone()).await.is_err() {
+            break;
+        }
+    }
+    assert!(
+        s.peer.closed_within(WAIT).await,
+        "the flooding connection is closed"
+    );
+    assert!(
+        s.peer
+            .errors()
+            .iter()
+            .any(|e| e.contains("too many messages")),
+        "{:?}",
+        s.peer.errors()
+    );
+    let (_, log) = s
+        .relay
+        .api("manager")
+        .await?
+        .get("/api/v1/security-log")
+        .await?;
+    assert!(
+        log["items"]
+            .as_array()
+            .context("items")?
+            .iter()
+            .any(|i| i["kind"] == "rate_limited")
+    );
+    still_serving(&s).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_document_ids_gets_doc_unavailable() -> Result<()> {
+    let s = setup().await?;
+    let mut eng3 = RawPeer::connect(&s.relay.url, &s.relay.creds["eng3"].device_token).await?;
+    for id in [s.doc_id, DocId::random()] {
+        let mut doc = Automerge::new();
+        eng3.sync_until(id, &mut doc, &mut State::new(), true, WAIT, |_| false)
+            .await?;
+        assert!(
+            eng3.received.iter().any(|m| matches!(m, Message::DocUnavailable { document_id, .. } if DocId::from(document_id) == id)),
+            "{id}: {:?}",
+            eng3.received
+        );
+        assert!(doc.get_heads().is_empty(), "nothing of the document leaked");
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completing_a_ticket_never_assigned_to_you_is_rejected() -> Result<()> {
+    let relay = TestRelay::start().await?;
+    // eng3 reports a broken pump on patrol; the supervisor gives it to eng1.
+    let eng3 = relay.device("eng3").await?;
+    let (url, _) = eng3.report(&harness::client_core::Report {
+        kind: harness::server::schema::Kind::Repair,
+        household: None,
+        location: "B1 basement pump room".into(),
+        title: "Sump pump noisy".into(),
+        description: String::new(),
+        category: Some("pumps".into()),
+        urgency: harness::server::schema::ticket::Urgency::Normal,
+    })?;
+    eng3.sync_once().await?;
+    let id = url.id().to_string();
+    let engsup = relay.api("engsup").await?;
+    assert_eq!(
+        engsup
+            .act(&id, "assign", json!({"assignee": "eng1"}))
+            .await?,
+        "accepted"
+    );
+    // eng3's phone refuses to complete it, naming the rule...
+    eng3.sync_once().await?;
+    let refused = eng3
+        .act(
+            &id,
+            harness::server::schema::Action::Accept,
+            EventData::default(),
+        )
+        .unwrap_err();
+    assert!(refused.to_string().contains("not_assignee"), "{refused}");
+    // ...and a forged client that sends it anyway gets a rejected verdict.
+    let mut peer = RawPeer::connect(&relay.url, &relay.creds["eng3"].device_token).await?;
+    let mut doc = Automerge::new();
+    let mut state = State::new();
+    peer.sync_until(url.id(), &mut doc, &mut state, true, WAIT, |d| {
+        read_ticket(d, None).is_ok_and(|t| t.events.len() == 2)
+    })
+    .await?;
+    // A forged client records the whole job in one go.
+    let accept = event("eng3", "eng3-phone", "accept", EventData::default());
+    let start = event("eng3", "eng3-phone", "start", EventData::default());
+    let done = event(
+        "eng3",
+        "eng3-phone",
+        "complete",
+        EventData {
+            result: Some("fixed".into()),
+            labour_min: Some(30),
+            materials: Some(vec![]),
+            ..EventData::default()
+        },
+    );
+    let eid = done.id.clone();
+    let ids = [accept.id.clone(), start.id.clone(), done.id.clone()];
+    let mut tx = doc.transaction();
+    for e in [&accept, &start, &done] {
+        doc::append_event(&mut tx, e)?;
+    }
+    tx.commit();
+    let judged = peer
+        .sync_until(url.id(), &mut doc, &mut state, false, WAIT, |d| {
+            read_ticket(d, None).is_ok_and(|t| t.server.verdicts.contains_key(&eid))
+        })
+        .await?;
+    ensure!(judged, "the verdict comes back");
+    let t = read_ticket(&doc, None)?;
+    let verdicts: Vec<(&str, &str)> = ids
+        .iter()
+        .map(|i| {
+            (
+                t.server.verdicts[i].outcome.as_str(),
+                t.server.verdicts[i].rule.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(verdicts[0], ("rejected", "not_assignee"));
+    assert!(
+        verdicts.iter().all(|(o, _)| *o == "rejected"),
+        "{verdicts:?}"
+    );
+    let manager = relay.api("manager").await?;
+    let (_, q) = manager
+        .get(&format!("/api/v1/review-queue?kind=rejected&document={id}"))
+        .await?;
+    assert_eq!(q["items"][0]["username"], "eng3");
+    let t = manager.ticket(&id).await?;
+    assert_eq!(
+        (t["status"].as_str(), t["assignee"].as_str()),
+        (Some("ASSIGNED"), Some("eng1")),
+        "the projection is unchanged"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_is_disconnected_within_a_second() -> Result<()> {
+    let s = setup().await?;
+    let mut peer = s.peer;
+    let manager = s.relay.api("manager").await?;
+    let (status, _) = manager
+        .post("/api/v1/devices/eng1-phone/revoke", &json!({}))
+        .await?;
+    assert_eq!(status, 200);
+    assert!(
+        peer.closed_within(Duration::from_secs(1)).await,
+        "disconnected within a second"
+    );
+    let again = RawPeer::connect(&s.relay.url, &s.relay.creds["eng1"].device_token).await;
+    assert!(again.is_err(), "the token stops working at once");
+    let (_, log) = manager.get("/api/v1/security-log").await?;
+    assert!(
+        log["items"]
+            .as_array()
+            .context("items")?
+            .iter()
+            .any(|i| i["kind"] == "auth_refused")
+    );
+    let _ = PeerId::new("x");
+    Ok(())
+}
