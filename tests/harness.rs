@@ -40,12 +40,19 @@ pub struct TestRelay {
 impl TestRelay {
     /// Starts a relay with the demo property.
     pub async fn start() -> Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a relay with the demo property and a configuration `tune` adjusts.
+    pub async fn start_with(tune: impl FnOnce(&mut server::Config)) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("propsync-test-")
             .tempdir()?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let relay = server::open(server::Config::new(dir.path().join("relay"), addr)).await?;
+        let mut config = server::Config::new(dir.path().join("relay"), addr);
+        tune(&mut config);
+        let relay = server::open(config).await?;
         let creds = server::demo::seed(&relay)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?
@@ -299,6 +306,21 @@ impl RelayProcess {
             url,
             data: data.to_owned(),
         })
+    }
+
+    /// Runs an admin command of the relay binary on this data directory
+    /// (while the relay runs) and returns what it printed.
+    pub fn admin(bin: &str, data: &Path, args: &[&str]) -> Result<String> {
+        let out = Command::new(bin)
+            .arg("admin")
+            .arg("--data")
+            .arg(data)
+            .args(args)
+            .output()?;
+        if !out.status.success() {
+            bail!("admin {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     /// The demo credentials the first start wrote.

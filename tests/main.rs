@@ -1,6 +1,7 @@
 //! The one integration-test binary; each module is a feature.
 
 mod crash;
+mod device;
 mod hostile;
 mod interop;
 mod lifecycle;

@@ -24,6 +24,8 @@ pub struct Config {
     pub message_burst: u32,
     /// The largest blob (photo) accepted.
     pub max_blob_bytes: u64,
+    /// The largest single Automerge change accepted.
+    pub max_change_bytes: usize,
 }
 
 impl Config {
@@ -38,6 +40,7 @@ impl Config {
             messages_per_second: 200,
             message_burst: 2_000,
             max_blob_bytes: 20 * 1024 * 1024,
+            max_change_bytes: 256 * 1024,
         }
     }
 

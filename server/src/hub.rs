@@ -660,6 +660,24 @@ impl Hub {
         now: DateTime<Utc>,
     ) -> Result<(), HubError> {
         let (u, d) = (author.user.to_string(), author.device.to_string());
+        let review = doc.map(|doc_id| ReviewRow {
+            id: 0,
+            doc_id,
+            event_id: None,
+            change_hash: None,
+            kind: "hard_rejected".into(),
+            action: None,
+            rule: r.rule.name().into(),
+            reason: r.reason.clone(),
+            username: author.user.clone(),
+            device_id: author.device.clone(),
+            authored_at: now,
+            received_at: now,
+            resolved_at: None,
+            resolved_by: None,
+            resolution: None,
+        });
+        let payload: Vec<u8> = chunks.iter().flatten().copied().take(1 << 20).collect();
         let detail = format!(
             "{}: {} ({} chunk(s), {} bytes){}",
             r.rule.name(),
@@ -670,6 +688,9 @@ impl Hub {
         );
         self.db
             .write(move |tx| {
+                if let Some(r) = &review {
+                    records::insert_review(tx, r, Some(&payload))?;
+                }
                 records::log_security(tx, now, Some(&u), Some(&d), None, "hard_rejected", &detail)
             })
             .await?;
