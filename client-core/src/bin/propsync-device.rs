@@ -268,7 +268,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     verdict.seq, e.action, e.by, e.at, verdict.outcome, verdict.rule
                 ));
             }
-            text.push_str(&format!("pending (shown as {}):\n", v.with_pending.status));
+            if v.pending.is_empty() {
+                text.push_str("nothing pending\n");
+            } else {
+                text.push_str(&format!("pending (shown as {}):\n", v.with_pending.status));
+            }
             for p in &v.pending {
                 text.push_str(&format!(
                     "  {} {} at {}{}\n",
