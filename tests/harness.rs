@@ -196,6 +196,21 @@ impl Api {
         Ok((status, r.json().await.unwrap_or(Value::Null)))
     }
 
+    /// POST raw bytes as JSON (for malformed bodies), with or without the token.
+    pub async fn post_raw(&self, path: &str, body: &str, authed: bool) -> Result<(u16, Value)> {
+        let mut r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        if authed {
+            r = r.bearer_auth(&self.token);
+        }
+        let r = r.send().await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
     /// POSTs an event to a ticket and returns the verdict's outcome.
     pub async fn act(&self, ticket: &str, action: &str, data: Value) -> Result<String> {
         self.act_on(ticket, &Value::Null, action, data).await

@@ -343,3 +343,239 @@ async fn fifty_devices_number_their_on_site_repairs_without_gaps() -> Result<()>
     assert_eq!(serials.len(), 50, "no duplicate");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_get_clear_json_errors_never_a_500() -> Result<()> {
+    let relay = TestRelay::start().await?;
+    let desk = relay.api("frontdesk").await?;
+    let cashier = relay.api("cashier").await?;
+    let (_, t) = desk
+        .post(
+            "/api/v1/tickets",
+            &json!({"kind": "repair", "title": "t", "location": "l", "category": "c"}),
+        )
+        .await?;
+    let id = t["id"].as_str().context("id")?.to_owned();
+    let cases: Vec<(&str, (u16, Value))> = vec![
+        (
+            "not json",
+            desk.post_raw("/api/v1/tickets", "{not json", true).await?,
+        ),
+        (
+            "missing fields",
+            desk.post_raw("/api/v1/tickets", "{\"kind\": \"repair\"}", true)
+                .await?,
+        ),
+        (
+            "unknown kind",
+            desk.post(
+                "/api/v1/tickets",
+                &json!({"kind": "gripe", "title": "t", "location": "l"}),
+            )
+            .await?,
+        ),
+        (
+            "no location or household",
+            desk.post("/api/v1/tickets", &json!({"kind": "praise", "title": "t"}))
+                .await?,
+        ),
+        (
+            "a repair without a category",
+            desk.post(
+                "/api/v1/tickets",
+                &json!({"kind": "repair", "title": "t", "location": "l"}),
+            )
+            .await?,
+        ),
+        (
+            "bad date filter",
+            desk.get("/api/v1/tickets?from=yesterday").await?,
+        ),
+        ("bad flag", desk.get("/api/v1/tickets?flag=URGENT").await?),
+        ("bad id", desk.get("/api/v1/tickets/not-an-id").await?),
+        (
+            "unknown ticket",
+            desk.get(&format!(
+                "/api/v1/tickets/{}",
+                harness::server::schema::DocId::random()
+            ))
+            .await?,
+        ),
+        (
+            "unknown action",
+            desk.post(
+                &format!("/api/v1/tickets/{id}/events"),
+                &json!({"action": "teleport"}),
+            )
+            .await?,
+        ),
+        (
+            "bad heads",
+            desk.post(
+                &format!("/api/v1/tickets/{id}/events"),
+                &json!({"action": "assign", "heads": ["zz"]}),
+            )
+            .await?,
+        ),
+        (
+            "unknown heads",
+            desk.post(
+                &format!("/api/v1/tickets/{id}/events"),
+                &json!({"action": "assign", "heads": ["ab".repeat(32)]}),
+            )
+            .await?,
+        ),
+        (
+            "no token",
+            desk.post_raw("/api/v1/tickets", "{}", false).await?,
+        ),
+        (
+            "wrong role",
+            cashier
+                .post(
+                    "/api/v1/tickets",
+                    &json!({"kind": "repair", "title": "t", "location": "l", "category": "c"}),
+                )
+                .await?,
+        ),
+        ("no such route", desk.get("/api/v1/nothing-here").await?),
+        (
+            "bad login",
+            desk.post_raw(
+                "/api/v1/login",
+                "{\"username\": \"frontdesk\", \"password\": \"wrong\"}",
+                false,
+            )
+            .await?,
+        ),
+    ];
+    let expected = [
+        400, 400, 400, 400, 400, 400, 400, 400, 404, 400, 400, 422, 401, 403, 404, 401,
+    ];
+    for ((what, (status, body)), want) in cases.iter().zip(expected) {
+        assert_eq!(*status, want, "{what}: {body}");
+        assert!(
+            body["error"]["code"].is_string() && body["error"]["message"].is_string(),
+            "{what}: {body}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supervisors_resolve_the_review_queue_with_override_and_dismiss() -> Result<()> {
+    let relay = TestRelay::start().await?;
+    let desk = relay.api("frontdesk").await?;
+    let engsup = relay.api("engsup").await?;
+    let supervisor = relay.api("supervisor").await?;
+    let (id, _) = new_repair(&relay, false).await?;
+    assert_eq!(
+        desk.act(&id, "assign", json!({"assignee": "eng1"})).await?,
+        "accepted"
+    );
+    let eng1 = relay.device("eng1").await?;
+    sync(&eng1).await?;
+    eng1.act(&id, Action::Accept, EventData::default())?;
+    eng1.act(&id, Action::Start, EventData::default())?;
+    sync(&eng1).await?;
+    eng1.act(
+        &id,
+        Action::Hold,
+        EventData {
+            reason: Some("waiting for parts".into()),
+            ..EventData::default()
+        },
+    )?;
+    eng1.act(&id, Action::Resume, EventData::default())?;
+    eng1.act(&id, Action::Complete, completion())?;
+    assert_eq!(
+        engsup
+            .act(
+                &id,
+                "transfer",
+                json!({"assignee": "eng2", "reason": "rebalancing"})
+            )
+            .await?,
+        "accepted"
+    );
+    sync(&eng1).await?;
+    let (_, q) = supervisor
+        .get(&format!("/api/v1/review-queue?open=true&document={id}"))
+        .await?;
+    let items = q["items"].as_array().context("items")?.clone();
+    let by_action = |a: &str| {
+        items
+            .iter()
+            .find(|i| i["action"] == a)
+            .and_then(|i| i["event_id"].as_str())
+            .map(str::to_owned)
+    };
+    let complete = by_action("complete").context("the completion is in the queue")?;
+    let hold = by_action("hold").context("the hold is in the queue")?;
+    // The supervisor phones the resident: the work was done. Override.
+    assert_eq!(
+        supervisor
+            .act(
+                &id,
+                "override",
+                json!({"target": complete, "reason": "resident confirms the repair"})
+            )
+            .await?,
+        "accepted"
+    );
+    assert_eq!(
+        supervisor
+            .act(
+                &id,
+                "dismiss",
+                json!({"target": hold, "reason": "no longer relevant"})
+            )
+            .await?,
+        "accepted"
+    );
+    let t = desk.ticket(&id).await?;
+    assert_eq!(
+        t["status"], "COMPLETED",
+        "the override applies eng1's completion"
+    );
+    assert_eq!(t["projection"]["labour_min"], 45);
+    let (_, q) = supervisor
+        .get(&format!("/api/v1/review-queue?document={id}"))
+        .await?;
+    let resolved: Vec<(&str, &str)> = q["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .filter(|i| i["resolved_at"].is_string())
+        .map(|i| {
+            (
+                i["action"].as_str().unwrap_or(""),
+                i["resolution"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert!(
+        resolved.contains(&("complete", "override")) && resolved.contains(&("hold", "dismiss")),
+        "{resolved:?}"
+    );
+    // A second decision on the same item is itself rejected, by name.
+    let again = supervisor
+        .post(
+            &format!("/api/v1/tickets/{id}/events"),
+            &json!({"action": "dismiss", "data": {"target": complete, "reason": "again"}}),
+        )
+        .await?;
+    assert_eq!(again.1["verdict"]["rule"], "no_open_review_item");
+    // An engineer may not decide review items.
+    let refused = eng1.act(
+        &id,
+        Action::Dismiss,
+        EventData {
+            target: complete.parse().ok(),
+            reason: Some("x".into()),
+            ..EventData::default()
+        },
+    );
+    assert!(refused.is_err());
+    Ok(())
+}

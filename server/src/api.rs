@@ -46,6 +46,34 @@ async fn not_found() -> AppError {
     AppError::NotFound("no such route".into())
 }
 
+/// A JSON body whose rejection is our JSON error, never axum's plain text.
+pub(crate) struct Body<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(r) => Err(AppError::BadRequest(r.body_text())),
+        }
+    }
+}
+
+/// Query parameters whose rejection is our JSON error.
+pub(crate) struct Params<T>(pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Params<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Params(v)),
+            Err(r) => Err(AppError::BadRequest(r.body_text())),
+        }
+    }
+}
+
 /// The caller, from a bearer token or `?token=`.
 pub(crate) struct Authed(pub(crate) Principal);
 
@@ -125,7 +153,7 @@ struct Login {
     password: String,
 }
 
-async fn login(State(relay): State<Relay>, Json(body): Json<Login>) -> AppResult<Json<Value>> {
+async fn login(State(relay): State<Relay>, Body(body): Body<Login>) -> AppResult<Json<Value>> {
     if body.username.len() > 64 || body.password.len() > 1024 {
         return Err(AuthError::BadLogin.into());
     }
@@ -207,7 +235,7 @@ struct NewTicket {
 async fn create_ticket(
     State(relay): State<Relay>,
     Authed(p): Authed,
-    Json(body): Json<NewTicket>,
+    Body(body): Body<NewTicket>,
 ) -> AppResult<(StatusCode, Json<Value>)> {
     require(
         &p,
@@ -354,7 +382,7 @@ fn row_json(row: &records::TicketRow, now: DateTime<Utc>) -> Value {
 async fn list_tickets(
     State(relay): State<Relay>,
     Authed(p): Authed,
-    Query(q): Query<TicketQuery>,
+    Params(q): Params<TicketQuery>,
 ) -> AppResult<Json<Value>> {
     let flag: Option<Flag> = match q.flag.as_deref().filter(|f| !f.is_empty()) {
         Some(f) => Some(
@@ -489,7 +517,7 @@ async fn post_event(
     State(relay): State<Relay>,
     Authed(p): Authed,
     Path(id): Path<String>,
-    Json(body): Json<NewEvent>,
+    Body(body): Body<NewEvent>,
 ) -> AppResult<Json<Value>> {
     let id = parse_id(&id)?;
     let action: Action = body
@@ -563,7 +591,7 @@ struct ReviewQuery {
 async fn review_queue(
     State(relay): State<Relay>,
     Authed(p): Authed,
-    Query(q): Query<ReviewQuery>,
+    Params(q): Params<ReviewQuery>,
 ) -> AppResult<Json<Value>> {
     require(&p, REVIEWERS, "see the review queue")?;
     let doc_id = q.document.as_deref().map(parse_id).transpose()?;
@@ -589,7 +617,7 @@ struct SyncLogQuery {
 async fn sync_log(
     State(relay): State<Relay>,
     Authed(p): Authed,
-    Query(q): Query<SyncLogQuery>,
+    Params(q): Params<SyncLogQuery>,
 ) -> AppResult<Json<Value>> {
     require(&p, SUPERVISORS, "read the sync log")?;
     let f = records::SyncLogFilter {
@@ -632,7 +660,7 @@ struct ContinuityQuery {
 async fn serial_continuity(
     State(relay): State<Relay>,
     Authed(p): Authed,
-    Query(q): Query<ContinuityQuery>,
+    Params(q): Params<ContinuityQuery>,
 ) -> AppResult<Json<Value>> {
     require(
         &p,
@@ -730,7 +758,7 @@ struct HouseholdQuery {
 async fn households(
     State(relay): State<Relay>,
     Authed(p): Authed,
-    Query(q): Query<HouseholdQuery>,
+    Params(q): Params<HouseholdQuery>,
 ) -> AppResult<Json<Value>> {
     require(
         &p,

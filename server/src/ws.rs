@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::ws::{CloseFrame, Message as WsMessage, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -69,7 +69,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RemoteAddr {
 async fn upgrade(
     State(relay): State<Relay>,
     headers: HeaderMap,
-    Query(q): Query<TokenQuery>,
+    crate::api::Params(q): crate::api::Params<TokenQuery>,
     RemoteAddr(addr): RemoteAddr,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
