@@ -257,7 +257,14 @@ impl EventId {
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
         let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        Self(format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32]))
+        Self(format!(
+            "{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        ))
     }
 }
 
@@ -301,7 +308,10 @@ mod tests {
         let e = EventId::random();
         assert_eq!(e.as_str().len(), 36);
         assert_eq!(&e.as_str()[14..15], "4", "version 4");
-        assert!(matches!(&e.as_str()[19..20], "8" | "9" | "a" | "b"), "RFC 9562 variant");
+        assert!(
+            matches!(&e.as_str()[19..20], "8" | "9" | "a" | "b"),
+            "RFC 9562 variant"
+        );
         assert!(EventId::new(e.as_str()).is_ok());
     }
 }
