@@ -144,6 +144,20 @@ struct DocState {
     last_used: Instant,
 }
 
+impl DocState {
+    /// A document the relay does not have yet (being created).
+    fn empty(relay: &ActorId) -> Self {
+        Self {
+            doc: Automerge::new().with_actor(relay.clone()),
+            class: None,
+            persisted: Vec::new(),
+            snapshot_len: 0,
+            peers: HashMap::new(),
+            last_used: Instant::now(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Slot {
     state: tokio::sync::Mutex<Option<DocState>>,
@@ -483,14 +497,7 @@ impl Hub {
                 self.send(peer, unavailable(&self.relay_peer, peer, id));
                 return Ok(());
             }
-            *guard = Some(DocState {
-                doc: Automerge::new().with_actor(self.relay_actor.clone()),
-                class: None,
-                persisted: Vec::new(),
-                snapshot_len: 0,
-                peers: HashMap::new(),
-                last_used: Instant::now(),
-            });
+            *guard = Some(DocState::empty(&self.relay_actor));
         } else if let Some(state) = guard.as_ref() {
             let allowed = match state.class {
                 None => state.peers.contains_key(&peer.conn),
@@ -1095,14 +1102,7 @@ impl Hub {
         if is_new && create.is_none() {
             return Err(HubError::Unavailable(id));
         }
-        let state = guard.get_or_insert_with(|| DocState {
-            doc: Automerge::new().with_actor(self.relay_actor.clone()),
-            class: None,
-            persisted: Vec::new(),
-            snapshot_len: 0,
-            peers: HashMap::new(),
-            last_used: Instant::now(),
-        });
+        let state = guard.get_or_insert_with(|| DocState::empty(&self.relay_actor));
         let mut trial = state.doc.fork().with_actor(self.relay_actor.clone());
         {
             let mut t = trial.transaction();
@@ -1175,14 +1175,7 @@ impl Hub {
             }
             _ => {}
         }
-        let state = guard.get_or_insert_with(|| DocState {
-            doc: Automerge::new().with_actor(self.relay_actor.clone()),
-            class: None,
-            persisted: Vec::new(),
-            snapshot_len: 0,
-            peers: HashMap::new(),
-            last_used: Instant::now(),
-        });
+        let state = guard.get_or_insert_with(|| DocState::empty(&self.relay_actor));
         // The change is made on the version the person saw, so the judge
         // can tell "not allowed" from "the ticket has moved on since".
         let base = seen.unwrap_or_else(|| state.doc.get_heads());
