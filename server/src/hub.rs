@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
 use automerge::{ActorId, Automerge, Change, ChangeHash, transaction::CommitOptions};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use schema::doc::{self, read_ticket};
 use schema::inbox::{Access, DocKind, InboxEntry};
 use schema::wire::{self, PeerId};
@@ -35,8 +35,9 @@ use schema::{
 use tokio::sync::{broadcast, mpsc};
 
 use crate::access::{self, DocClass, TicketMeta};
+use crate::store::StoreError;
 use crate::store::records::{self, ChangeRow, ReviewRow, TicketRow, VerdictRow};
-use crate::store::{Db, StoreError};
+use crate::store::storage::{COMPACT_AFTER, DocBatch, Seal, Sealed, SecurityEntry, Storage};
 use crate::validate::{self, HardRule, Layout, Rejection};
 
 /// The relay's clock; passed in so tests can move time.
@@ -217,7 +218,7 @@ type ConnEntry = (DeviceId, UserId, mpsc::Sender<Outgoing>);
 
 /// The document hub. One per relay; cheap handles are `Arc<Hub>`.
 pub(crate) struct Hub {
-    pub(crate) db: Db,
+    pub(crate) store: Arc<dyn Storage>,
     pub(crate) policy: Policy,
     pub(crate) relay_actor: ActorId,
     pub(crate) relay_peer: PeerId,
@@ -250,10 +251,15 @@ fn worst(outcomes: impl Iterator<Item = Outcome>) -> Outcome {
 }
 
 impl Hub {
-    pub(crate) fn new(db: Db, relay_actor: ActorId, relay_peer: PeerId, clock: Clock) -> Self {
+    pub(crate) fn new(
+        store: Arc<dyn Storage>,
+        relay_actor: ActorId,
+        relay_peer: PeerId,
+        clock: Clock,
+    ) -> Self {
         let (live, _) = broadcast::channel(1024);
         Self {
-            db,
+            store,
             policy: Policy::default(),
             relay_actor,
             relay_peer,
@@ -374,12 +380,11 @@ impl Hub {
     // ------------------------------------------------------------ loading
 
     async fn load(&self, id: DocId) -> Result<Option<DocState>, HubError> {
-        let db = self.db.clone();
+        let Some(stored) = self.store.load_document(id).await? else {
+            return Ok(None);
+        };
         let relay = self.relay_actor.clone();
         tokio::task::spawn_blocking(move || -> Result<Option<DocState>, HubError> {
-            let Some(stored) = db.read_blocking(|c| records::load_document(c, id))? else {
-                return Ok(None);
-            };
             let mut doc = Automerge::new();
             let mut snapshot_len = 0;
             if let Some(s) = &stored.snapshot {
@@ -394,7 +399,7 @@ impl Hub {
                     .map_err(|e| StoreError::Corrupt(format!("document {id}: {e}")))?;
             }
             doc.set_actor(relay);
-            let class = classify(&db, id, &doc)?;
+            let class = classify(id, &doc)?;
             let persisted = doc.get_heads();
             Ok(Some(DocState {
                 doc,
@@ -429,9 +434,8 @@ impl Hub {
         let explicit = if matches!(class, DocClass::Household)
             && matches!(p.role, Role::Engineer | Role::DepartmentStaff)
         {
-            let user = p.user.clone();
-            self.db
-                .read(move |c| records::access(c, id, &user))
+            self.store
+                .explicit_access(id, p.user.clone())
                 .await?
                 .is_some()
         } else {
@@ -623,13 +627,15 @@ impl Hub {
             peer.principal.device.to_string(),
             peer.peer_id.to_string(),
         );
-        let (kind, detail, at) = (kind.to_owned(), detail.to_owned(), self.now());
-        let _ = self
-            .db
-            .write(move |tx| {
-                records::log_security(tx, at, Some(&u), Some(&d), Some(&p), &kind, &detail)
-            })
-            .await;
+        let entry = SecurityEntry {
+            at: self.now(),
+            user: Some(u),
+            device: Some(d),
+            peer: Some(p),
+            kind: kind.to_owned(),
+            detail: detail.to_owned(),
+        };
+        let _ = self.store.log_refusal(entry, None).await;
     }
 
     /// Validates, judges and stores a batch; returns the first hard rejection
@@ -693,13 +699,16 @@ impl Hub {
             chunks.iter().map(<[u8]>::len).sum::<usize>(),
             doc.map(|d| format!(" in {d}")).unwrap_or_default()
         );
-        self.db
-            .write(move |tx| {
-                if let Some(r) = &review {
-                    records::insert_review(tx, r, Some(&payload))?;
-                }
-                records::log_security(tx, now, Some(&u), Some(&d), None, "hard_rejected", &detail)
-            })
+        let entry = SecurityEntry {
+            at: now,
+            user: Some(u),
+            device: Some(d),
+            peer: None,
+            kind: "hard_rejected".into(),
+            detail,
+        };
+        self.store
+            .log_refusal(entry, review.map(|r| (r, payload)))
             .await?;
         Ok(())
     }
@@ -722,11 +731,11 @@ impl Hub {
         let persisted_heads = state.persisted.clone();
         let author_c = author.clone();
         let hub_actors = self.actor_snapshot();
-        let (relay_actor, policy, limits, db) = (
+        let (relay_actor, policy, limits, store) = (
             self.relay_actor.clone(),
             self.policy.clone(),
             self.limits.clone(),
-            self.db.clone(),
+            self.store.clone(),
         );
         let (doc, out) = tokio::task::spawn_blocking(move || {
             let out = ingest_blocking(
@@ -737,7 +746,7 @@ impl Hub {
                 &relay_actor,
                 &policy,
                 &limits,
-                &db,
+                store.as_ref(),
                 now,
             );
             (doc, out)
@@ -852,230 +861,249 @@ impl Hub {
         is_new: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<Committed>, HubError> {
-        let relay = self.relay_actor.clone();
-        let author = author.clone();
-        let snapshot_len = state.snapshot_len;
-        let policy = self.policy.clone();
-        let clock = self.clock.clone();
-        let result = self
-            .db
-            .write(move |tx| {
-                let Ingest {
-                    trial,
-                    accepted,
-                    rejected,
-                    judged,
-                    new_actors,
-                    official,
-                    ticket,
-                    serial_due,
-                    kind,
-                    ..
-                } = out;
-                let row = |c: &Incoming,
-                           outcome: &str,
-                           rule: Option<&str>,
-                           reason: Option<&str>| ChangeRow {
-                    hash: hex_hash(&c.hash),
-                    doc_id: id,
-                    actor: c.actor.to_hex_string(),
-                    username: author.user.clone(),
-                    device_id: author.device.clone(),
-                    session_id: session,
-                    bytes: c.bytes.len() as u64,
-                    authored_at: c.authored_at,
-                    received_at: now,
-                    outcome: outcome.to_owned(),
-                    rule: rule.map(str::to_owned),
-                    reason: reason.map(str::to_owned),
-                };
-                for (c, r) in &rejected {
-                    records::insert_change(
-                        tx,
-                        &row(c, "hard_rejected", Some(r.rule.name()), Some(&r.reason)),
-                    )?;
-                    records::insert_review(
-                        tx,
-                        &ReviewRow {
-                            id: 0,
-                            doc_id: id,
-                            event_id: None,
-                            change_hash: Some(hex_hash(&c.hash)),
-                            kind: "hard_rejected".into(),
-                            action: None,
-                            rule: r.rule.name().into(),
-                            reason: r.reason.clone(),
-                            username: author.user.clone(),
-                            device_id: author.device.clone(),
-                            authored_at: c.authored_at,
-                            received_at: now,
-                            resolved_at: None,
-                            resolved_by: None,
-                            resolution: None,
-                        },
-                        Some(&c.bytes),
-                    )?;
-                }
-                let Some(mut trial) = trial else {
-                    return Ok(None);
-                };
-                if is_new {
-                    let k = kind.map_or("unknown", DocKind::as_str);
-                    records::insert_document(tx, id, k, now)?;
-                }
-                for actor in &new_actors {
-                    records::bind_actor(
-                        tx,
-                        &actor.to_hex_string(),
-                        &author.device,
-                        &author.user,
-                        now,
-                    )?;
-                }
-                let serial = match serial_due {
-                    Some(series) => {
-                        // Numbers are taken in transaction order; the time is
-                        // read here, in that order, so both orders agree.
-                        let at = clock().max(now);
-                        let year = u16::try_from(at.year()).unwrap_or(2000);
-                        let n = records::take_number(tx, series, year, id, at)?;
-                        Some(
-                            Serial::new(series, year, n)
-                                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                        )
+        let Ingest {
+            trial,
+            accepted,
+            rejected,
+            judged,
+            new_actors,
+            official,
+            ticket,
+            serial_due,
+            kind,
+            ..
+        } = out;
+        let row =
+            |c: &Incoming, outcome: &str, rule: Option<&str>, reason: Option<&str>| ChangeRow {
+                hash: hex_hash(&c.hash),
+                doc_id: id,
+                actor: c.actor.to_hex_string(),
+                username: author.user.clone(),
+                device_id: author.device.clone(),
+                session_id: session,
+                bytes: c.bytes.len() as u64,
+                authored_at: c.authored_at,
+                received_at: now,
+                outcome: outcome.to_owned(),
+                rule: rule.map(str::to_owned),
+                reason: reason.map(str::to_owned),
+            };
+        let review = |event_id: Option<String>,
+                      change: &ChangeHash,
+                      kind: &str,
+                      action: Option<String>,
+                      rule: &str,
+                      reason: &str,
+                      authored_at| ReviewRow {
+            id: 0,
+            doc_id: id,
+            event_id,
+            change_hash: Some(hex_hash(change)),
+            kind: kind.into(),
+            action,
+            rule: rule.into(),
+            reason: reason.into(),
+            username: author.user.clone(),
+            device_id: author.device.clone(),
+            authored_at,
+            received_at: now,
+            resolved_at: None,
+            resolved_by: None,
+            resolution: None,
+        };
+        let mut changes = Vec::new();
+        let mut reviews = Vec::new();
+        for (c, r) in &rejected {
+            changes.push(row(
+                c,
+                "hard_rejected",
+                Some(r.rule.name()),
+                Some(&r.reason),
+            ));
+            reviews.push((
+                review(
+                    None,
+                    &c.hash,
+                    "hard_rejected",
+                    None,
+                    r.rule.name(),
+                    &r.reason,
+                    c.authored_at,
+                ),
+                Some(c.bytes.clone()),
+            ));
+        }
+        for c in &accepted {
+            let o = worst(
+                judged
+                    .iter()
+                    .filter(|j| j.change == c.hash)
+                    .map(|j| j.record.outcome),
+            );
+            let bad = judged
+                .iter()
+                .find(|j| j.change == c.hash && j.record.outcome == o && o != Outcome::Accepted);
+            changes.push(row(
+                c,
+                o.as_str(),
+                bad.map(|j| j.record.rule.as_str()),
+                bad.map(|j| j.record.reason.as_str()),
+            ));
+        }
+        let mut verdicts = Vec::new();
+        let mut resolutions = Vec::new();
+        for j in &judged {
+            verdicts.push(VerdictRow {
+                doc_id: id,
+                event_id: j.event.id.to_string(),
+                seq: j.record.seq,
+                action: j.event.action.clone(),
+                username: author.user.clone(),
+                device_id: author.device.clone(),
+                change_hash: hex_hash(&j.change),
+                outcome: j.record.outcome.as_str().into(),
+                rule: j.record.rule.clone(),
+                reason: j.record.reason.clone(),
+                authored_at: j.event.at,
+                judged_at: now,
+            });
+            if j.record.outcome != Outcome::Accepted {
+                let r = review(
+                    Some(j.event.id.to_string()),
+                    &j.change,
+                    j.record.outcome.as_str(),
+                    Some(j.event.action.clone()),
+                    &j.record.rule,
+                    &j.record.reason,
+                    j.event.at,
+                );
+                reviews.push((r, None));
+            } else if matches!(j.event.action(), Some(Action::Override | Action::Dismiss))
+                && let Some(target) = &j.event.data.target
+            {
+                resolutions.push((
+                    target.to_string(),
+                    author.user.clone(),
+                    j.event.action.clone(),
+                ));
+            }
+        }
+        let seal: Option<Seal> = trial.map(|mut trial| {
+            let relay = self.relay_actor.clone();
+            let policy = self.policy.clone();
+            let snapshot_len = state.snapshot_len;
+            let records: Vec<(schema::EventId, VerdictRecord)> = judged
+                .iter()
+                .map(|j| (j.event.id.clone(), j.record.clone()))
+                .collect();
+            Box::new(
+                move |serial: Option<Serial>, stored: u64| -> Result<Sealed, StoreError> {
+                    trial.set_actor(relay);
+                    if !records.is_empty() || serial.is_some() || (is_new && ticket.is_some()) {
+                        let mut t = trial.transaction();
+                        let w = (|| -> Result<(), doc::DocError> {
+                            for (event, record) in &records {
+                                doc::put_verdict(&mut t, event, record)?;
+                            }
+                            if let Some(s) = serial {
+                                doc::set_serial(&mut t, s)?;
+                            }
+                            if is_new && ticket.is_some() {
+                                doc::set_received_at(&mut t, now)?;
+                            }
+                            Ok(())
+                        })();
+                        w.map_err(|e| StoreError::Corrupt(format!("writing verdicts: {e}")))?;
+                        t.commit_with(CommitOptions::default().with_time(now.timestamp_millis()));
                     }
-                    None => None,
-                };
-                trial.set_actor(relay);
-                let needs_relay_change =
-                    !judged.is_empty() || serial.is_some() || (is_new && ticket.is_some());
-                if needs_relay_change {
-                    let mut t = trial.transaction();
-                    let w = (|| -> Result<(), doc::DocError> {
-                        for j in &judged {
-                            doc::put_verdict(&mut t, &j.event.id, &j.record)?;
+                    let chunk = trial.save_after(&persisted);
+                    let snapshot = (stored + chunk.len() as u64
+                        > (snapshot_len as u64).max(COMPACT_AFTER))
+                    .then(|| trial.save());
+                    let (register, access, grants) = match (&ticket, &official) {
+                        (Some(t), Some(p)) => {
+                            let access = p
+                                .engineers()
+                                .into_iter()
+                                .map(|e| {
+                                    (
+                                        e.clone(),
+                                        if p.assignee.as_ref() == Some(e) {
+                                            "rw"
+                                        } else {
+                                            "flush"
+                                        },
+                                    )
+                                })
+                                .collect();
+                            let grants = t
+                                .header
+                                .household
+                                .zip(p.assignee.clone())
+                                .map(|(h, a)| (h.id(), a))
+                                .into_iter()
+                                .collect();
+                            (
+                                Some(register_row(
+                                    id,
+                                    t,
+                                    p,
+                                    serial.or(t.server.serial),
+                                    now,
+                                    &policy,
+                                )),
+                                Some(access),
+                                grants,
+                            )
                         }
-                        if let Some(s) = serial {
-                            doc::set_serial(&mut t, s)?;
-                        }
-                        if is_new && ticket.is_some() {
-                            doc::set_received_at(&mut t, now)?;
-                        }
-                        Ok(())
-                    })();
-                    w.map_err(|e| StoreError::Corrupt(format!("writing verdicts: {e}")))?;
-                    t.commit_with(CommitOptions::default().with_time(now.timestamp_millis()));
-                }
-                let bytes = trial.save_after(&persisted);
-                let mut snapshot_len = snapshot_len;
-                if !bytes.is_empty() {
-                    let total = records::append_chunk(tx, id, &bytes, now)?;
-                    if total > (snapshot_len as u64).max(64 * 1024) {
-                        let snap = trial.save();
-                        snapshot_len = snap.len();
-                        records::compact(tx, id, &snap)?;
-                    }
-                }
-                for c in &accepted {
-                    let o = worst(
-                        judged
-                            .iter()
-                            .filter(|j| j.change == c.hash)
-                            .map(|j| j.record.outcome),
-                    );
-                    let first_bad = judged.iter().find(|j| {
-                        j.change == c.hash && j.record.outcome == o && o != Outcome::Accepted
-                    });
-                    records::insert_change(
-                        tx,
-                        &row(
-                            c,
-                            o.as_str(),
-                            first_bad.map(|j| j.record.rule.as_str()),
-                            first_bad.map(|j| j.record.reason.as_str()),
-                        ),
-                    )?;
-                }
-                for j in &judged {
-                    records::insert_verdict(
-                        tx,
-                        &VerdictRow {
-                            doc_id: id,
-                            event_id: j.event.id.to_string(),
-                            seq: j.record.seq,
-                            action: j.event.action.clone(),
-                            username: author.user.clone(),
-                            device_id: author.device.clone(),
-                            change_hash: hex_hash(&j.change),
-                            outcome: j.record.outcome.as_str().into(),
-                            rule: j.record.rule.clone(),
-                            reason: j.record.reason.clone(),
-                            authored_at: j.event.at,
-                            judged_at: now,
-                        },
-                    )?;
-                    if j.record.outcome != Outcome::Accepted {
-                        records::insert_review(
-                            tx,
-                            &ReviewRow {
-                                id: 0,
-                                doc_id: id,
-                                event_id: Some(j.event.id.to_string()),
-                                change_hash: Some(hex_hash(&j.change)),
-                                kind: j.record.outcome.as_str().into(),
-                                action: Some(j.event.action.clone()),
-                                rule: j.record.rule.clone(),
-                                reason: j.record.reason.clone(),
-                                username: author.user.clone(),
-                                device_id: author.device.clone(),
-                                authored_at: j.event.at,
-                                received_at: now,
-                                resolved_at: None,
-                                resolved_by: None,
-                                resolution: None,
-                            },
-                            None,
-                        )?;
-                    } else if matches!(j.event.action(), Some(Action::Override | Action::Dismiss))
-                        && let Some(target) = &j.event.data.target
-                    {
-                        records::resolve_review(
-                            tx,
-                            id,
-                            target.as_str(),
-                            &author.user,
-                            &j.event.action,
-                            now,
-                        )?;
-                    }
-                }
-                if let (Some(t), Some(p)) = (&ticket, &official) {
-                    let serial = serial.or(t.server.serial);
-                    records::upsert_ticket(tx, &register_row(id, t, p, serial, now, &policy))?;
-                    let mut access: Vec<(UserId, &'static str)> = Vec::new();
-                    for e in p.engineers() {
-                        let a = if p.assignee.as_ref() == Some(e) {
-                            "rw"
-                        } else {
-                            "flush"
-                        };
-                        access.push((e.clone(), a));
-                    }
-                    records::set_access(tx, id, &access)?;
-                    if let Some(h) = t.header.household
-                        && let Some(a) = &p.assignee
-                    {
-                        records::grant_access(tx, h.id(), a, "rw")?;
-                    }
-                }
-                Ok(Some(Committed {
-                    doc: trial,
-                    serial,
-                    snapshot_len,
-                }))
-            })
-            .await?;
-        Ok(result)
+                        _ => (None, None, Vec::new()),
+                    };
+                    Ok(Sealed {
+                        chunk,
+                        snapshot,
+                        register,
+                        access,
+                        grants,
+                        doc: Box::new(trial),
+                    })
+                },
+            ) as Seal
+        });
+        let batch = DocBatch {
+            doc_id: id,
+            create: if is_new && seal.is_some() {
+                Some(kind.map_or("unknown", DocKind::as_str))
+            } else {
+                None
+            },
+            bind: new_actors
+                .iter()
+                .map(|a| {
+                    (
+                        a.to_hex_string(),
+                        author.device.clone(),
+                        author.user.clone(),
+                    )
+                })
+                .collect(),
+            serial_due: if seal.is_some() { serial_due } else { None },
+            changes,
+            verdicts,
+            reviews,
+            resolutions,
+            at: now,
+            clock: self.clock.clone(),
+            seal,
+        };
+        let c = self.store.commit_document(batch).await?;
+        Ok(match c.doc.map(|d| d.downcast::<Automerge>()) {
+            Some(Ok(doc)) => Some(Committed {
+                doc: *doc,
+                serial: c.serial,
+                snapshot_len: c.snapshot_len.unwrap_or(state.snapshot_len),
+            }),
+            _ => None,
+        })
     }
 }
 
@@ -1110,40 +1138,53 @@ impl Hub {
             t.commit_with(CommitOptions::default().with_time(now.timestamp_millis()));
         }
         let persisted = state.persisted.clone();
-        let snapshot_len = state.snapshot_len;
-        let kind = create.map(DocKind::as_str);
-        let (trial, snapshot_len) = self
-            .db
-            .write(move |tx| {
-                if let Some(k) = kind {
-                    records::insert_document(tx, id, k, now)?;
-                }
-                let bytes = trial.save_after(&persisted);
-                let mut snapshot_len = snapshot_len;
-                if !bytes.is_empty() {
-                    let total = records::append_chunk(tx, id, &bytes, now)?;
-                    if total > (snapshot_len as u64).max(64 * 1024) {
-                        let snap = trial.save();
-                        snapshot_len = snap.len();
-                        records::compact(tx, id, &snap)?;
-                    }
-                }
-                Ok((trial, snapshot_len))
+        let old_snapshot = state.snapshot_len;
+        let seal: Seal = Box::new(move |_, stored| {
+            let chunk = trial.save_after(&persisted);
+            let snapshot = (stored + chunk.len() as u64 > (old_snapshot as u64).max(COMPACT_AFTER))
+                .then(|| trial.save());
+            Ok(Sealed {
+                chunk,
+                snapshot,
+                register: None,
+                access: None,
+                grants: Vec::new(),
+                doc: Box::new(trial),
             })
-            .await
-            .inspect_err(|_| {
-                if is_new {
-                    *guard = None;
-                }
-            })?;
+        });
+        let batch = DocBatch {
+            doc_id: id,
+            create: create.map(DocKind::as_str),
+            bind: Vec::new(),
+            serial_due: None,
+            changes: Vec::new(),
+            verdicts: Vec::new(),
+            reviews: Vec::new(),
+            resolutions: Vec::new(),
+            at: now,
+            clock: self.clock.clone(),
+            seal: Some(seal),
+        };
+        let committed = self.store.commit_document(batch).await.inspect_err(|_| {
+            if is_new {
+                *guard = None;
+            }
+        })?;
         let Some(state) = guard.as_mut() else {
             return Ok(());
         };
-        state.doc = trial;
+        let Some(Ok(doc)) = committed.doc.map(|d| d.downcast::<Automerge>()) else {
+            return Err(HubError::Refused(
+                "the store did not return the document".into(),
+            ));
+        };
+        state.doc = *doc;
         state.persisted = state.doc.get_heads();
-        state.snapshot_len = snapshot_len;
+        if let Some(n) = committed.snapshot_len {
+            state.snapshot_len = n;
+        }
         if state.class.is_none() {
-            state.class = classify(&self.db, id, &state.doc)?;
+            state.class = classify(id, &state.doc)?;
         }
         state.last_used = Instant::now();
         self.fan_out(state, id, None);
@@ -1233,7 +1274,7 @@ impl Hub {
     async fn audience(&self, m: &TicketMeta) -> Result<BTreeSet<UserId>, HubError> {
         let (mut users, dept) = access::inbox_audience(m);
         if let Some(d) = dept {
-            let staff = self.db.read(records::users).await?;
+            let staff = self.store.users().await?;
             users.extend(
                 staff
                     .into_iter()
@@ -1255,7 +1296,7 @@ impl Hub {
             None => BTreeSet::new(),
         };
         let after = self.audience(new).await?;
-        let row = self.db.read(move |c| records::ticket(c, doc_id)).await?;
+        let row = self.store.ticket_row(doc_id).await?;
         let label = row.as_ref().map_or_else(String::new, |r| {
             r.serial.clone().unwrap_or_else(|| r.title.clone())
         });
@@ -1269,7 +1310,7 @@ impl Hub {
                 continue;
             }
             let name = user.to_string();
-            let Some((u, _)) = self.db.read(move |c| records::user(c, &name)).await? else {
+            let Some(u) = self.store.user(name).await? else {
                 continue;
             };
             let url = doc_id.url();
@@ -1331,7 +1372,7 @@ fn register_row(
 }
 
 /// The class of a stored document, from its type and the register.
-fn classify(db: &Db, id: DocId, doc: &Automerge) -> Result<Option<DocClass>, HubError> {
+fn classify(id: DocId, doc: &Automerge) -> Result<Option<DocClass>, HubError> {
     let kind: Option<DocKind> = doc::doc_kind(doc);
     Ok(match kind {
         Some(DocKind::Ticket) => match read_ticket(doc, None) {
@@ -1347,10 +1388,7 @@ fn classify(db: &Db, id: DocId, doc: &Automerge) -> Result<Option<DocClass>, Hub
             Ok(i) => Some(DocClass::Inbox(i.user)),
             Err(e) => return Err(StoreError::Corrupt(format!("inbox {id}: {e}")).into()),
         },
-        None => {
-            let _ = db;
-            None
-        }
+        None => None,
     })
 }
 
@@ -1377,7 +1415,7 @@ fn ingest_blocking(
     relay_actor: &ActorId,
     policy: &Policy,
     limits: &validate::Limits,
-    db: &Db,
+    store: &dyn Storage,
     now: DateTime<Utc>,
 ) -> Result<Ingest, HubError> {
     let mut out = Ingest::default();
@@ -1404,11 +1442,9 @@ fn ingest_blocking(
             }
             let binding = match known_actors.get(actor) {
                 Some(b) => Some(b.clone()),
-                None => db
-                    .read_blocking(|c| records::actor_binding(c, &actor.to_hex_string()))
-                    .map_err(|e| {
-                        Rejection::new(HardRule::Malformed, format!("binding lookup failed: {e}"))
-                    })?,
+                None => store.actor_binding(&actor.to_hex_string()).map_err(|e| {
+                    Rejection::new(HardRule::Malformed, format!("binding lookup failed: {e}"))
+                })?,
             };
             match binding {
                 Some((device, _)) if device != author.device => {

@@ -69,7 +69,7 @@ pub async fn open_with_clock(config: Config, clock: Clock) -> Result<Relay, Stor
             .await?;
     }
     let keys = Keys::new(db.read(records::active_keys).await?);
-    let mut hub = Hub::new(db.clone(), relay_actor, relay_peer, clock);
+    let mut hub = Hub::new(Arc::new(db.clone()), relay_actor, relay_peer, clock);
     hub.limits.max_change_bytes = config.max_change_bytes;
     let hub = Arc::new(hub);
     Ok(Relay {

@@ -10,6 +10,7 @@
 //! transaction that holds it has committed with `synchronous=FULL`.
 
 pub(crate) mod records;
+pub(crate) mod storage;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

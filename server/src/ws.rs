@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use crate::error::AppError;
 use crate::hub::{Outgoing, Peer, SessionStats};
 use crate::state::Relay;
-use crate::store::records;
+use crate::store::storage::SecurityEntry;
 
 pub(crate) fn router() -> Router<Relay> {
     Router::new().route("/sync", get(upgrade))
@@ -77,13 +77,15 @@ async fn upgrade(
     let principal = match relay.authenticate(&token).await {
         Ok((p, _)) => p,
         Err(e) => {
-            let (detail, at, a) = (e.to_string(), relay.hub.now(), addr.clone());
-            let _ = relay
-                .db
-                .write(move |tx| {
-                    records::log_security(tx, at, None, None, a.as_deref(), "auth_refused", &detail)
-                })
-                .await;
+            let entry = SecurityEntry {
+                at: relay.hub.now(),
+                user: None,
+                device: None,
+                peer: addr.clone(),
+                kind: "auth_refused".into(),
+                detail: e.to_string(),
+            };
+            let _ = relay.hub.store.log_refusal(entry, None).await;
             return Err(e.into());
         }
     };
@@ -128,14 +130,7 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
         principal.device.clone(),
         addr.clone(),
     );
-    let session = relay
-        .db
-        .write(move |tx| {
-            records::touch_device(tx, d.as_str(), now)?;
-            records::start_session(tx, &u, &d, a.as_deref(), now)
-        })
-        .await
-        .ok();
+    let session = hub.store.start_session(u, d, a, now).await.ok();
     let stats = Arc::new(SessionStats::default());
     let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(512);
     let conn = hub.connect(
@@ -193,18 +188,17 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
         })
     };
     let log = |kind: &'static str, detail: String| {
-        let (db, at, u, d) = (
-            relay.db.clone(),
-            hub.now(),
-            principal.user.to_string(),
-            principal.device.to_string(),
-        );
+        let store = hub.store.clone();
+        let entry = SecurityEntry {
+            at: hub.now(),
+            user: Some(principal.user.to_string()),
+            device: Some(principal.device.to_string()),
+            peer: None,
+            kind: kind.into(),
+            detail,
+        };
         async move {
-            let _ = db
-                .write(move |tx| {
-                    records::log_security(tx, at, Some(&u), Some(&d), None, kind, &detail)
-                })
-                .await;
+            let _ = store.log_refusal(entry, None).await;
         }
     };
     let mut writer = writer;
@@ -372,11 +366,6 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
     if let Some(id) = session {
         let counters = stats.snapshot();
         let at = hub.now();
-        let _ = relay
-            .db
-            .write(move |tx| {
-                records::update_session(tx, id, peer_id.as_deref(), &counters, Some((at, &end)))
-            })
-            .await;
+        let _ = hub.store.end_session(id, peer_id, counters, at, end).await;
     }
 }
