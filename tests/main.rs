@@ -1,5 +1,6 @@
 //! The one integration-test binary; each module is a feature.
 
+mod browser;
 mod crash;
 mod device;
 mod hostile;

@@ -15,9 +15,11 @@ pub mod auth;
 mod blobs;
 pub mod cli;
 pub mod config;
+mod dashboard;
 pub mod demo;
 pub mod error;
 mod hub;
+mod reports;
 mod state;
 pub mod store;
 mod validate;
@@ -39,6 +41,7 @@ pub fn app(relay: Relay) -> Router {
     api::router()
         .merge(blobs::router(max_blob))
         .merge(ws::router())
+        .merge(dashboard::router())
         .with_state(relay)
 }
 

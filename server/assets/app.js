@@ -1,0 +1,125 @@
+// The dashboard's entry: session, role-aware navigation, hash routing.
+
+import { api, session, h, clear, flash, field, errorBox, showError } from './util.js';
+import * as pages from './pages.js';
+import * as reports from './reports.js';
+
+const ALL = ['front_desk', 'supervisor', 'dispatcher', 'engineering_supervisor', 'manager', 'cashier', 'engineer', 'department_staff'];
+const DESK = ['front_desk', 'supervisor', 'dispatcher', 'engineering_supervisor', 'manager'];
+const REVIEW = ['supervisor', 'engineering_supervisor', 'manager'];
+const SUPER = ['supervisor', 'manager'];
+const REPORTS = ['front_desk', 'supervisor', 'engineering_supervisor', 'manager', 'cashier'];
+const HOUSEHOLDS = ['front_desk', 'supervisor', 'dispatcher', 'engineering_supervisor', 'manager', 'cashier'];
+
+/** Navigation: path, label, roles that see it. */
+const NAV = [
+  ['#/register', 'Register', ALL],
+  ['#/new', 'Record a contact', DESK],
+  ['#/households', 'Households', HOUSEHOLDS],
+  ['#/review', 'Review queue', REVIEW],
+  ['#/reports', 'Reports', REPORTS],
+  ['#/sync-log', 'Sync log', SUPER],
+  ['#/devices', 'Devices', SUPER],
+];
+
+const ROUTES = [
+  [/^#\/register$/, pages.register],
+  [/^#\/new$/, pages.newContact],
+  [/^#\/ticket\/([^/]+)$/, pages.ticket],
+  [/^#\/households$/, pages.households],
+  [/^#\/household\/([^/]+)$/, pages.household],
+  [/^#\/review$/, pages.review],
+  [/^#\/reports$/, reports.list],
+  [/^#\/report\/([^/]+)$/, reports.report],
+  [/^#\/sync-log$/, pages.syncLog],
+  [/^#\/devices$/, pages.devices],
+];
+
+let cleanup = null;
+
+function renderNav() {
+  const s = session.get();
+  const nav = document.getElementById('nav');
+  const who = document.getElementById('who');
+  if (!s) {
+    clear(nav);
+    clear(who);
+    return;
+  }
+  const here = location.hash.split('?')[0];
+  clear(nav, h('ul', NAV.filter(([, , roles]) => roles.includes(s.role)).map(([href, text]) =>
+    h('li', h('a', { href, 'aria-current': here.startsWith(href) ? 'page' : null }, text)))));
+  clear(who,
+    h('span.user', s.display_name || s.user, ' ', h('span.role', s.role.replaceAll('_', ' '))),
+    ' ',
+    h('button.link', { type: 'button', on: { click: logout } }, 'Log out'));
+}
+
+function logout() {
+  session.clear();
+  location.hash = '#/login';
+}
+
+function loginPage(main) {
+  const user = h('input', { name: 'username', autocomplete: 'username', required: true, autofocus: true });
+  const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
+  const err = errorBox();
+  const form = h('form.card.login', {
+    on: {
+      submit: async (ev) => {
+        ev.preventDefault();
+        showError(err, null);
+        try {
+          const r = await api('/api/v1/login', { method: 'POST', body: { username: user.value.trim(), password: pass.value } });
+          session.set(r);
+          location.hash = '#/register';
+        } catch (e) {
+          showError(err, e.status === 401 ? new Error('Wrong user name or password.') : e);
+          pass.select();
+        }
+      },
+    },
+  },
+  h('h1', 'Sign in'),
+  h('p.muted', 'Customer service dashboard 客服中心'),
+  err,
+  field('User name', user),
+  field('Password', pass),
+  h('button.primary', { type: 'submit' }, 'Sign in'));
+  clear(main, form);
+  user.focus();
+}
+
+async function route() {
+  if (cleanup) {
+    try { cleanup(); } catch { /* ignore */ }
+    cleanup = null;
+  }
+  flash(null);
+  const main = document.getElementById('main');
+  const hash = location.hash || '#/register';
+  if (!session.get() || hash === '#/login') {
+    renderNav();
+    if (session.get() && hash === '#/login') session.clear();
+    loginPage(main);
+    return;
+  }
+  renderNav();
+  const path = hash.split('?')[0];
+  for (const [re, page] of ROUTES) {
+    const m = path.match(re);
+    if (m) {
+      clear(main, h('p.muted', 'Loading…'));
+      try {
+        cleanup = (await page(main, ...m.slice(1).map(decodeURIComponent))) || null;
+      } catch (e) {
+        clear(main, h('h1', 'Something went wrong'), h('p.form-error', e.message), h('p', h('a', { href: '#/register' }, '← Back to the register')));
+      }
+      return;
+    }
+  }
+  clear(main, h('h1', 'Not found'), h('p', 'There is no page ', h('code', hash), '.'), h('p', h('a', { href: '#/register' }, '← Back to the register')));
+}
+
+window.addEventListener('hashchange', route);
+route();
