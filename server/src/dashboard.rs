@@ -151,28 +151,39 @@ async fn live(
     Authed(p): Authed,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = relay.hub.live.subscribe();
-    let stream = futures_util::stream::unfold((rx, relay, p), |(mut rx, relay, p)| async move {
-        loop {
-            let item = match rx.recv().await {
-                Ok(change) => {
-                    let visible = match change.doc_id.parse::<DocId>() {
-                        Ok(id) => relay.hub.may_sync(&p, id).await.unwrap_or(false),
-                        Err(_) => false,
-                    };
-                    if !visible {
-                        continue;
-                    }
-                    SseEvent::default()
-                        .event("ticket")
-                        .json_data(&change)
-                        .unwrap_or_else(|_| SseEvent::default().event("resync").data("encode"))
+    let stop = relay.hub.stopping.subscribe();
+    let stream = futures_util::stream::unfold(
+        (rx, stop, relay, p),
+        |(mut rx, mut stop, relay, p)| async move {
+            loop {
+                if *stop.borrow() {
+                    return None;
                 }
-                Err(RecvError::Lagged(_)) => SseEvent::default().event("resync").data("lagged"),
-                Err(RecvError::Closed) => return None,
-            };
-            return Some((Ok(item), (rx, relay, p)));
-        }
-    });
+                let next = tokio::select! {
+                    r = rx.recv() => r,
+                    _ = stop.changed() => return None,
+                };
+                let item = match next {
+                    Ok(change) => {
+                        let visible = match change.doc_id.parse::<DocId>() {
+                            Ok(id) => relay.hub.may_sync(&p, id).await.unwrap_or(false),
+                            Err(_) => false,
+                        };
+                        if !visible {
+                            continue;
+                        }
+                        SseEvent::default()
+                            .event("ticket")
+                            .json_data(&change)
+                            .unwrap_or_else(|_| SseEvent::default().event("resync").data("encode"))
+                    }
+                    Err(RecvError::Lagged(_)) => SseEvent::default().event("resync").data("lagged"),
+                    Err(RecvError::Closed) => return None,
+                };
+                return Some((Ok(item), (rx, stop, relay, p)));
+            }
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 

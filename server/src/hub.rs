@@ -231,6 +231,8 @@ pub(crate) struct Hub {
     next_conn: AtomicU64,
     /// Tickets whose audience may have changed, for the inbox keeper.
     inbox_changes: Mutex<Vec<(DocId, Option<TicketMeta>, TicketMeta)>>,
+    /// Becomes true when the relay shuts down; long-lived streams end on it.
+    pub(crate) stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Hub {
@@ -271,6 +273,7 @@ impl Hub {
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             inbox_changes: Mutex::new(Vec::new()),
+            stopping: tokio::sync::watch::Sender::new(false),
         }
     }
 
@@ -328,6 +331,17 @@ impl Hub {
             }
         }
         n
+    }
+
+    /// Shutting down: every sync connection is closed and live streams end,
+    /// so a graceful shutdown does not wait on idle phones and browsers.
+    pub(crate) fn stop(&self) {
+        let _ = self.stopping.send(true);
+        if let Ok(c) = self.conns.lock() {
+            for (_, _, out) in c.values() {
+                let _ = out.try_send(Outgoing::Close("the relay is shutting down".into()));
+            }
+        }
     }
 
     /// How many connections are open.

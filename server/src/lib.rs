@@ -66,11 +66,16 @@ pub async fn serve(
                 .await;
         }
     });
+    let hub = relay.hub.clone();
+    let stopping = async move {
+        shutdown.await;
+        hub.stop();
+    };
     let result = axum::serve(
         listener,
         app(relay).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(stopping)
     .await;
     sweep.abort();
     result
