@@ -703,4 +703,6 @@ pub(crate) fn verdicts_of(t: &Ticket) -> impl Iterator<Item = (&EventId, &Verdic
 }
 
 #[cfg(test)]
+mod convergence_tests;
+#[cfg(test)]
 mod tests;
