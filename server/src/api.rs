@@ -120,7 +120,7 @@ fn parse_opt<T: std::str::FromStr>(v: Option<&str>, what: &str) -> AppResult<Opt
         .transpose()
 }
 
-fn parse_time(v: Option<&str>, what: &str) -> AppResult<Option<DateTime<Utc>>> {
+pub(crate) fn parse_time(v: Option<&str>, what: &str) -> AppResult<Option<DateTime<Utc>>> {
     v.filter(|s| !s.is_empty())
         .map(|s| {
             DateTime::parse_from_rfc3339(s)
@@ -439,16 +439,7 @@ async fn ticket_detail(relay: &Relay, id: DocId) -> AppResult<Value> {
     };
     let (ticket, heads) =
         tokio::task::spawn_blocking(move || -> Result<(schema::Ticket, Vec<String>), AppError> {
-            let mut doc = match &stored.snapshot {
-                Some(s) => {
-                    automerge::Automerge::load(s).map_err(|e| AppError::Internal(e.to_string()))?
-                }
-                None => automerge::Automerge::new(),
-            };
-            for c in &stored.chunks {
-                doc.load_incremental(c)
-                    .map_err(|e| AppError::Internal(e.to_string()))?;
-            }
+            let doc = stored.assemble()?;
             let heads = doc.get_heads().iter().map(ToString::to_string).collect();
             Ok((
                 read_ticket(&doc, None).map_err(|e| AppError::Internal(e.to_string()))?,

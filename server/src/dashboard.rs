@@ -300,14 +300,7 @@ async fn household(
 
 /// Loads a stored document.
 pub(crate) fn load(stored: &records::StoredDoc) -> Result<automerge::Automerge, String> {
-    let mut doc = match &stored.snapshot {
-        Some(s) => automerge::Automerge::load(s).map_err(|e| e.to_string())?,
-        None => automerge::Automerge::new(),
-    };
-    for c in &stored.chunks {
-        doc.load_incremental(c).map_err(|e| e.to_string())?;
-    }
-    Ok(doc)
+    stored.assemble().map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

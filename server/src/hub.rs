@@ -399,19 +399,8 @@ impl Hub {
         };
         let relay = self.relay_actor.clone();
         tokio::task::spawn_blocking(move || -> Result<Option<DocState>, HubError> {
-            let mut doc = Automerge::new();
-            let mut snapshot_len = 0;
-            if let Some(s) = &stored.snapshot {
-                snapshot_len = s.len();
-                doc = validate::guarded("loading a stored document", || Automerge::load(s))
-                    .map_err(|r| StoreError::Corrupt(r.reason))?
-                    .map_err(|e| StoreError::Corrupt(format!("document {id}: {e}")))?;
-            }
-            for chunk in &stored.chunks {
-                validate::guarded("loading a stored chunk", || doc.load_incremental(chunk))
-                    .map_err(|r| StoreError::Corrupt(r.reason))?
-                    .map_err(|e| StoreError::Corrupt(format!("document {id}: {e}")))?;
-            }
+            let snapshot_len = stored.snapshot.as_ref().map_or(0, Vec::len);
+            let mut doc = stored.assemble()?;
             doc.set_actor(relay);
             let class = classify(id, &doc)?;
             let persisted = doc.get_heads();

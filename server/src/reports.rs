@@ -1352,24 +1352,6 @@ struct ReportQuery {
     format: Option<String>,
 }
 
-fn parse_time(s: Option<&str>, what: &str) -> AppResult<Option<DateTime<Utc>>> {
-    s.filter(|s| !s.is_empty())
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .or_else(|_| {
-                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-                })
-                .map_err(|_| {
-                    AppError::BadRequest(format!(
-                        "{what} must be RFC 3339 or YYYY-MM-DD, not {s:?}"
-                    ))
-                })
-        })
-        .transpose()
-}
-
 async fn report(
     State(relay): State<Relay>,
     Authed(p): Authed,
@@ -1386,7 +1368,7 @@ async fn report(
         )));
     }
     let now = relay.hub.now();
-    let as_of = parse_time(q.as_of.as_deref(), "as_of")?.unwrap_or(now);
+    let as_of = crate::api::parse_time(q.as_of.as_deref(), "as_of")?.unwrap_or(now);
     let weekly = matches!(*name, "weekly-unresolved" | "engineer-performance");
     let default_from = if weekly {
         as_of - Duration::days(7)
@@ -1397,7 +1379,7 @@ async fn report(
             .unwrap_or_default()
             .and_utc()
     };
-    let from = parse_time(q.from.as_deref(), "from")?.unwrap_or(default_from);
+    let from = crate::api::parse_time(q.from.as_deref(), "from")?.unwrap_or(default_from);
     if from > as_of {
         return Err(AppError::BadRequest("from must not be after as_of".into()));
     }

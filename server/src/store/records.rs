@@ -422,6 +422,26 @@ pub(crate) struct StoredDoc {
     pub(crate) chunks: Vec<Vec<u8>>,
 }
 
+impl StoredDoc {
+    /// The document these bytes hold. Automerge runs under `catch_unwind`:
+    /// a damaged snapshot or chunk is an error, never a panic.
+    pub(crate) fn assemble(&self) -> StoreResult<automerge::Automerge> {
+        let build = || -> Result<automerge::Automerge, automerge::AutomergeError> {
+            let mut doc = match &self.snapshot {
+                Some(s) => automerge::Automerge::load(s)?,
+                None => automerge::Automerge::new(),
+            };
+            for chunk in &self.chunks {
+                doc.load_incremental(chunk)?;
+            }
+            Ok(doc)
+        };
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(build))
+            .map_err(|_| StoreError::Corrupt("a stored document made automerge fail".into()))?
+            .map_err(|e| StoreError::Corrupt(format!("a stored document does not load: {e}")))
+    }
+}
+
 /// Loads a document's bytes.
 pub(crate) fn load_document(conn: &Connection, id: DocId) -> StoreResult<Option<StoredDoc>> {
     let doc = id.to_string();
