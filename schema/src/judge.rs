@@ -186,8 +186,8 @@ impl Policy {
                     outcome: Outcome::Accepted,
                     rule: Rule::Allowed,
                     reason: format!(
-                        "{} ({}) may {} a {} {}",
-                        principal.user, principal.role, t.action, now.status, now.kind
+                        "{} ({}) may {} this {} (it was {})",
+                        principal.user, principal.role, t.action, now.kind, now.status
                     ),
                 },
             },
@@ -250,13 +250,13 @@ impl Policy {
         let Some(t) = rows.iter().copied().find(|t| t.from.contains(&p.status)) else {
             return fail(
                 Rule::WrongState,
-                format!("a {} {kind} cannot {action}", p.status),
+                format!("a {kind} that is {} cannot {action}", p.status),
             );
         };
         if !t.roles.contains(&principal.role) {
             return fail(
                 Rule::RoleNotAllowed,
-                format!("{} may not {action} a {} {kind}", who(), p.status),
+                format!("{} may not {action} a {kind} that is {}", who(), p.status),
             );
         }
         for &field in t.requires {
