@@ -225,7 +225,8 @@ pub(crate) struct Hub {
     pub(crate) limits: validate::Limits,
     pub(crate) clock: Clock,
     slots: Mutex<HashMap<DocId, Arc<Slot>>>,
-    actors: Mutex<HashMap<ActorId, (DeviceId, UserId)>>,
+    /// Actor bindings seen so far (a binding never changes once made).
+    actors: Arc<Mutex<HashMap<ActorId, (DeviceId, UserId)>>>,
     pub(crate) live: broadcast::Sender<Live>,
     conns: Mutex<HashMap<ConnId, ConnEntry>>,
     next_conn: AtomicU64,
@@ -268,7 +269,7 @@ impl Hub {
             limits: validate::Limits::default(),
             clock,
             slots: Mutex::new(HashMap::new()),
-            actors: Mutex::new(HashMap::new()),
+            actors: Arc::new(Mutex::new(HashMap::new())),
             live,
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
@@ -733,7 +734,7 @@ impl Hub {
         let doc = std::mem::take(&mut state.doc);
         let persisted_heads = state.persisted.clone();
         let author_c = author.clone();
-        let hub_actors = self.actor_snapshot();
+        let hub_actors = self.actors.clone();
         let (relay_actor, policy, limits, store) = (
             self.relay_actor.clone(),
             self.policy.clone(),
@@ -791,6 +792,8 @@ impl Hub {
             .map(|(t, p)| ticket_meta(t, p));
         let kind = out.kind;
         let serial_before = out.ticket.as_ref().and_then(|t| t.server.serial);
+        let status_after = out.official.as_ref().map(|p| p.status.as_str().to_owned());
+        let bound = out.new_actors.clone();
         let committed = self
             .commit(
                 id,
@@ -810,6 +813,11 @@ impl Hub {
             stats.count("hard_rejected");
         }
         if let Some(c) = committed {
+            if let Ok(mut cache) = self.actors.lock() {
+                for actor in bound {
+                    cache.insert(actor, (author.device.clone(), author.user.clone()));
+                }
+            }
             state.doc = c.doc;
             state.doc.set_actor(self.relay_actor.clone());
             state.persisted = state.doc.get_heads();
@@ -825,15 +833,9 @@ impl Hub {
                 _ => state.class.take(),
             };
             if let Some(m) = meta {
-                let status = read_ticket(&state.doc, None).ok().map(|t| {
-                    Projection::official(&t, &self.policy)
-                        .status
-                        .as_str()
-                        .to_owned()
-                });
                 let _ = self.live.send(Live {
                     doc_id: id.to_string(),
-                    status,
+                    status: status_after,
                     serial: c.serial.or(serial_before).map(|s| s.to_string()),
                 });
                 self.inbox_changes
@@ -843,10 +845,6 @@ impl Hub {
             }
         }
         Ok(first_rejection.map(|r| (r, rejected_hashes)))
-    }
-
-    fn actor_snapshot(&self) -> HashMap<ActorId, (DeviceId, UserId)> {
-        self.actors.lock().map(|a| a.clone()).unwrap_or_default()
     }
 
     #[allow(
@@ -1414,7 +1412,7 @@ fn ingest_blocking(
     doc: &Automerge,
     author: &Principal,
     changes: Vec<Change>,
-    known_actors: &HashMap<ActorId, (DeviceId, UserId)>,
+    known_actors: &Mutex<HashMap<ActorId, (DeviceId, UserId)>>,
     relay_actor: &ActorId,
     policy: &Policy,
     limits: &validate::Limits,
@@ -1443,11 +1441,18 @@ fn ingest_blocking(
                     "the relay's own actor is not a device's",
                 ));
             }
-            let binding = match known_actors.get(actor) {
-                Some(b) => Some(b.clone()),
-                None => store.actor_binding(&actor.to_hex_string()).map_err(|e| {
-                    Rejection::new(HardRule::Malformed, format!("binding lookup failed: {e}"))
-                })?,
+            let cached = known_actors.lock().ok().and_then(|a| a.get(actor).cloned());
+            let binding = match cached {
+                Some(b) => Some(b),
+                None => {
+                    let found = store.actor_binding(&actor.to_hex_string()).map_err(|e| {
+                        Rejection::new(HardRule::Malformed, format!("binding lookup failed: {e}"))
+                    })?;
+                    if let (Some(b), Ok(mut cache)) = (&found, known_actors.lock()) {
+                        cache.insert(actor.clone(), b.clone());
+                    }
+                    found
+                }
             };
             match binding {
                 Some((device, _)) if device != author.device => {
