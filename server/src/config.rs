@@ -26,6 +26,9 @@ pub struct Config {
     pub max_blob_bytes: u64,
     /// The largest single Automerge change accepted.
     pub max_change_bytes: usize,
+    /// The most pages the database may grow to (`PRAGMA max_page_count` on the
+    /// writer), to bound its size; `None` leaves SQLite's own limit.
+    pub max_db_pages: Option<u32>,
 }
 
 impl Config {
@@ -41,6 +44,7 @@ impl Config {
             message_burst: 2_000,
             max_blob_bytes: 20 * 1024 * 1024,
             max_change_bytes: 256 * 1024,
+            max_db_pages: None,
         }
     }
 

@@ -312,6 +312,11 @@ impl Hub {
             let mut g = slot.state.lock().await;
             if let Some(state) = g.as_mut() {
                 state.peers.remove(&conn);
+                // A creation nobody is finishing any more: forget it, so the
+                // device's retry on a new connection starts afresh.
+                if state.class.is_none() && state.peers.is_empty() {
+                    *g = None;
+                }
             }
         }
     }

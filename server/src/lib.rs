@@ -25,6 +25,9 @@ pub mod store;
 mod validate;
 mod ws;
 
+#[doc(hidden)]
+pub mod fuzzing;
+
 pub use config::Config;
 pub use hub::Clock;
 pub use schema;

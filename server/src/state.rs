@@ -40,7 +40,7 @@ pub async fn open_with_clock(config: Config, clock: Clock) -> Result<Relay, Stor
     })?;
     std::fs::create_dir_all(config.blob_dir())
         .map_err(|e| StoreError::Corrupt(format!("cannot create the blob directory: {e}")))?;
-    let db = Db::open(&config.db_path())?;
+    let db = Db::open_with_limit(&config.db_path(), config.max_db_pages)?;
     let now = clock();
     let actor_hex = match db.read(|c| records::meta(c, "relay_actor")).await? {
         Some(a) => a,

@@ -128,8 +128,22 @@ impl Db {
     /// # Errors
     /// When the file cannot be opened or migrated.
     pub fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with_limit(path, None)
+    }
+
+    /// [`Db::open`] with the writer limited to `max_pages` pages (`PRAGMA
+    /// max_page_count`): past it, writes fail with [`StoreError::Full`].
+    ///
+    /// # Errors
+    /// As [`Db::open`].
+    pub fn open_with_limit(path: &Path, max_pages: Option<u32>) -> StoreResult<Self> {
         let mut conn = open_connection(path, true)?;
         migrate(&mut conn)?;
+        if let Some(pages) = max_pages {
+            // SQLite answers with the limit it applied; it never goes below the
+            // database's current size.
+            conn.pragma_update_and_check(None, "max_page_count", pages, |_| Ok(()))?;
+        }
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
         thread::Builder::new()
             .name("db-writer".into())
