@@ -605,3 +605,172 @@ async fn a_revoked_device_is_disconnected_within_a_second() -> Result<()> {
     let _ = PeerId::new("x");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_changed_mid_session_takes_effect_at_once() -> Result<()> {
+    let s = setup().await?;
+    let mut peer = s.peer;
+    // eng1 moves to the security patrol while connected.
+    harness::server::admin::set_role(
+        &s.relay.relay,
+        &UserId::new("eng1")?,
+        harness::server::schema::Role::DepartmentStaff,
+        Some(harness::server::schema::Department::Security),
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert!(
+        peer.closed_within(Duration::from_secs(1)).await,
+        "the session ends at once"
+    );
+    // The next connection carries the new role: the repair is no longer theirs to sync.
+    let mut again = RawPeer::connect(&s.relay.url, &s.relay.creds["eng1"].device_token).await?;
+    let mut doc = Automerge::new();
+    again
+        .sync_until(s.doc_id, &mut doc, &mut State::new(), true, WAIT, |_| false)
+        .await?;
+    assert!(
+        again
+            .received
+            .iter()
+            .any(|m| matches!(m, Message::DocUnavailable { .. })),
+        "{:?}",
+        again.received
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blob_paths_and_hashes_are_checked() -> Result<()> {
+    let relay = TestRelay::start().await?;
+    let token = relay.creds["eng1"].device_token.clone();
+    let http = reqwest::Client::new();
+    let put = |path: String, body: Vec<u8>, size: usize| {
+        http.put(format!("{}{path}", relay.url))
+            .bearer_auth(&token)
+            .header("x-blob-size", size.to_string())
+            .header("x-blob-offset", "0")
+            .body(body)
+            .send()
+    };
+    // Traversal and non-hash names never reach the file system.
+    for name in [
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2E%2E",
+        "ABCDEF",
+        &"g".repeat(64),
+    ] {
+        let r = put(format!("/api/v1/blobs/{name}"), b"x".to_vec(), 1).await?;
+        assert!(
+            matches!(r.status().as_u16(), 400 | 404),
+            "{name}: {}",
+            r.status()
+        );
+    }
+    // Bytes that do not hash to the name are discarded.
+    let wrong = "0".repeat(64);
+    let r = put(
+        format!("/api/v1/blobs/{wrong}"),
+        b"not those bytes".to_vec(),
+        15,
+    )
+    .await?;
+    assert_eq!(r.status().as_u16(), 422);
+    let r = http
+        .head(format!("{}/api/v1/blobs/{wrong}", relay.url))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 404, "nothing kept");
+    // Over the size cap.
+    let r = put(
+        format!("/api/v1/blobs/{}", "1".repeat(64)),
+        Vec::new(),
+        1 << 40,
+    )
+    .await?;
+    assert_eq!(r.status().as_u16(), 413);
+    // Without a token.
+    let r = http
+        .get(format!("{}/api/v1/blobs/{wrong}", relay.url))
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 401);
+    Ok(())
+}
+
+/// Every route of the OpenAPI document, tried by every role: never a 500,
+/// every refusal a JSON error, and the restricted reads refused by name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_tried_by_every_role() -> Result<()> {
+    let s = setup().await?;
+    let relay = &s.relay;
+    let (_, spec) = relay
+        .api("manager")
+        .await?
+        .get("/api/v1/openapi.json")
+        .await?;
+    let paths = spec["paths"].as_object().context("paths")?.clone();
+    let (_, households) = relay
+        .api("frontdesk")
+        .await?
+        .get("/api/v1/households")
+        .await?;
+    let household = households["households"][0]["id"]
+        .as_str()
+        .context("a household")?
+        .to_owned();
+    let fill = |p: &str| {
+        let id = if p.starts_with("/api/v1/households/") {
+            household.as_str()
+        } else {
+            s.id.as_str()
+        };
+        p.replace("{id}", id)
+            .replace("{sha256}", &"0".repeat(64))
+            .replace("{name}", "open-overdue")
+    };
+    let restricted: [(&str, &[&str]); 4] = [
+        ("/api/v1/sync-log", &["supervisor", "manager"]),
+        ("/api/v1/security-log", &["supervisor", "manager"]),
+        ("/api/v1/devices", &["supervisor", "manager"]),
+        ("/api/v1/review-queue", &["supervisor", "engsup", "manager"]),
+    ];
+    let mut tried = 0;
+    for (user, _) in &relay.creds {
+        let api = relay.api(user).await?;
+        for (path, ops) in &paths {
+            if path.ends_with("/live") || path.ends_with("/revoke") {
+                continue; // a stream, and a revocation that would end the test's sessions
+            }
+            let url = fill(path);
+            for method in ops.as_object().context("ops")?.keys() {
+                let (status, body) = match method.as_str() {
+                    "get" => api.get(&url).await?,
+                    "post" => api.post(&url, &json!({})).await?,
+                    _ => continue,
+                };
+                tried += 1;
+                assert!(status < 500, "{user} {method} {url}: {status} {body}");
+                if status >= 400 {
+                    assert!(
+                        body["error"]["code"].is_string(),
+                        "{user} {method} {url}: {status} {body}"
+                    );
+                }
+                if method == "get"
+                    && let Some((_, allowed)) = restricted.iter().find(|(p, _)| p == path)
+                {
+                    let want = if allowed.contains(&user.as_str()) {
+                        200
+                    } else {
+                        403
+                    };
+                    assert_eq!(status, want, "{user} GET {path}");
+                }
+            }
+        }
+    }
+    assert!(tried >= 10 * 15, "only {tried} requests");
+    Ok(())
+}
