@@ -774,3 +774,51 @@ async fn every_route_tried_by_every_role() -> Result<()> {
     assert!(tried >= 10 * 15, "only {tried} requests");
     Ok(())
 }
+
+/// Thousands of idle connections: the relay keeps them all and still serves
+/// a phone's sync promptly. `PROPSYNC_IDLE_CONNECTIONS` sets how many (2,000).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_idle_connections_do_not_stop_anyone_else() -> Result<()> {
+    let n: usize = std::env::var("PROPSYNC_IDLE_CONNECTIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000);
+    let s = setup().await?;
+    let token = s.relay.creds["cleaning1"].device_token.clone();
+    let mut idle = Vec::with_capacity(n);
+    for batch in 0..n.div_ceil(100) {
+        let tasks: Vec<_> = (0..100.min(n - batch * 100))
+            .map(|_| {
+                let (url, token) = (s.relay.url.clone(), token.clone());
+                tokio::spawn(async move { RawPeer::connect(&url, &token).await })
+            })
+            .collect();
+        for t in tasks {
+            idle.push(t.await??);
+        }
+    }
+    let manager = s.relay.api("manager").await?;
+    let (_, health) = manager.get("/api/v1/health").await?;
+    ensure!(
+        health["connections"].as_u64() >= Some(u64::try_from(n)?),
+        "{health}"
+    );
+    // Someone else still works: eng1's phone accepts the ticket and syncs.
+    let eng1 = s.relay.device("eng1").await?;
+    eng1.sync_once().await?;
+    eng1.act(
+        &s.id,
+        harness::server::schema::Action::Accept,
+        EventData::default(),
+    )?;
+    let summary = eng1.sync_once().await?;
+    ensure!(summary.acked == 1, "{summary:?}");
+    assert_eq!(manager.ticket(&s.id).await?["status"], "ACCEPTED");
+    let (_, health) = manager.get("/api/v1/health").await?;
+    ensure!(
+        health["connections"].as_u64() >= Some(u64::try_from(n)?),
+        "the idle ones are all still there: {health}"
+    );
+    drop(idle);
+    Ok(())
+}
