@@ -119,7 +119,8 @@ async fn connection(
     if let Ok(v) = HeaderValue::from_str(&format!("Bearer {}", client.token())) {
         request.headers_mut().insert("authorization", v);
     }
-    let (ws, _) = tokio_tungstenite::connect_async(request)
+    // Small, latency-bound messages: disable Nagle's algorithm.
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
         .await
         .map_err(ws_err)?;
     let (mut sink, mut stream) = ws.split();

@@ -36,6 +36,7 @@ pub use state::{Relay, open, open_with_clock};
 use std::future::Future;
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 /// The relay's router.
@@ -74,6 +75,10 @@ pub async fn serve(
         shutdown.await;
         hub.stop();
     };
+    // Sync messages are small and latency-bound: no Nagle delay.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(
         listener,
         app(relay).into_make_service_with_connect_info::<std::net::SocketAddr>(),
