@@ -32,6 +32,31 @@ fn ucount(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
+/// A column parsed with `FromStr`, as a rusqlite conversion error if it does not parse.
+fn col<T: std::str::FromStr>(r: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+    let s: String = r.get(i)?;
+    s.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            i,
+            rusqlite::types::Type::Text,
+            format!("bad value {s:?}").into(),
+        )
+    })
+}
+
+/// An RFC 3339 time column.
+fn col_time(r: &Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    col::<DateTime<chrono::FixedOffset>>(r, i).map(|t| t.with_timezone(&Utc))
+}
+
+/// An optional RFC 3339 time column.
+fn col_opt_time(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match r.get::<_, Option<String>>(i)? {
+        None => Ok(None),
+        Some(_) => col_time(r, i).map(Some),
+    }
+}
+
 // ------------------------------------------------------------ meta and keys
 
 /// A value from the `meta` table.
@@ -714,90 +739,33 @@ pub(crate) fn review_queue(conn: &Connection, f: &ReviewFilter) -> StoreResult<V
          WHERE (?1 = 0 OR resolved_at IS NULL) AND (?2 IS NULL OR doc_id = ?2) AND (?3 IS NULL OR kind = ?3)
          ORDER BY id DESC LIMIT 1000",
     )?;
-    type Raw = (
-        i64,
-        String,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<String>,
-        String,
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    );
-    let rows: Vec<Raw> = stmt
-        .query_map(
-            params![
-                i64::from(f.open_only),
-                f.doc_id.map(|d| d.to_string()),
-                f.kind
-            ],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                    r.get(12)?,
-                    r.get(13)?,
-                    r.get(14)?,
-                ))
-            },
-        )?
-        .collect::<Result<_, _>>()?;
-    rows.into_iter()
-        .map(
-            |(
-                id,
-                doc,
-                ev,
-                ch,
-                kind,
-                action,
-                rule,
-                reason,
-                user,
-                dev,
-                authored,
-                received,
-                rat,
-                rby,
-                res,
-            )| {
-                Ok(ReviewRow {
-                    id,
-                    doc_id: parse(&doc, "doc id")?,
-                    event_id: ev,
-                    change_hash: ch,
-                    kind,
-                    action,
-                    rule,
-                    reason,
-                    username: parse(&user, "user")?,
-                    device_id: parse(&dev, "device")?,
-                    authored_at: time(authored)?,
-                    received_at: time(received)?,
-                    resolved_at: opt_time(rat)?,
-                    resolved_by: rby,
-                    resolution: res,
-                })
-            },
-        )
-        .collect()
+    let rows = stmt.query_map(
+        params![
+            i64::from(f.open_only),
+            f.doc_id.map(|d| d.to_string()),
+            f.kind
+        ],
+        |r| {
+            Ok(ReviewRow {
+                id: r.get(0)?,
+                doc_id: col(r, 1)?,
+                event_id: r.get(2)?,
+                change_hash: r.get(3)?,
+                kind: r.get(4)?,
+                action: r.get(5)?,
+                rule: r.get(6)?,
+                reason: r.get(7)?,
+                username: col(r, 8)?,
+                device_id: col(r, 9)?,
+                authored_at: col_time(r, 10)?,
+                received_at: col_time(r, 11)?,
+                resolved_at: col_opt_time(r, 12)?,
+                resolved_by: r.get(13)?,
+                resolution: r.get(14)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Records a protocol-level refusal in the security log.
@@ -1222,81 +1190,33 @@ pub(crate) fn change_ledger(conn: &Connection, f: &SyncLogFilter) -> StoreResult
            AND (?4 IS NULL OR outcome = ?4) AND (?5 IS NULL OR received_at >= ?5) AND (?6 IS NULL OR received_at < ?6)
          ORDER BY rowid DESC LIMIT 5000",
     )?;
-    type Raw = (
-        String,
-        String,
-        String,
-        String,
-        String,
-        Option<i64>,
-        i64,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-    );
-    let rows: Vec<Raw> = stmt
-        .query_map(
-            params![
-                f.user,
-                f.device,
-                f.document.map(|d| d.to_string()),
-                f.verdict,
-                f.from.map(rfc3339),
-                f.to.map(rfc3339)
-            ],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                    r.get(8)?,
-                    r.get(9)?,
-                    r.get(10)?,
-                    r.get(11)?,
-                ))
-            },
-        )?
-        .collect::<Result<_, _>>()?;
-    rows.into_iter()
-        .map(
-            |(
-                hash,
-                doc,
-                actor,
-                user,
-                dev,
-                session,
-                bytes,
-                authored,
-                received,
-                outcome,
-                rule,
-                reason,
-            )| {
-                Ok(ChangeRow {
-                    hash,
-                    doc_id: parse(&doc, "doc id")?,
-                    actor,
-                    username: parse(&user, "user")?,
-                    device_id: parse(&dev, "device")?,
-                    session_id: session,
-                    bytes: ucount(bytes),
-                    authored_at: time(authored)?,
-                    received_at: time(received)?,
-                    outcome,
-                    rule,
-                    reason,
-                })
-            },
-        )
-        .collect()
+    let rows = stmt.query_map(
+        params![
+            f.user,
+            f.device,
+            f.document.map(|d| d.to_string()),
+            f.verdict,
+            f.from.map(rfc3339),
+            f.to.map(rfc3339)
+        ],
+        |r| {
+            Ok(ChangeRow {
+                hash: r.get(0)?,
+                doc_id: col(r, 1)?,
+                actor: r.get(2)?,
+                username: col(r, 3)?,
+                device_id: col(r, 4)?,
+                session_id: r.get(5)?,
+                bytes: ucount(r.get(6)?),
+                authored_at: col_time(r, 7)?,
+                received_at: col_time(r, 8)?,
+                outcome: r.get(9)?,
+                rule: r.get(10)?,
+                reason: r.get(11)?,
+            })
+        },
+    )?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 // ------------------------------------------------------------ blobs
