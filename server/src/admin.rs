@@ -160,42 +160,159 @@ pub async fn rotate_key(relay: &Relay) -> AppResult<String> {
     Ok(kid)
 }
 
-/// The per-change ledger as CSV.
+/// One CSV document: the header, then one line per row (fields with a
+/// comma, quote or line break quoted).
+fn csv(header: &str, rows: impl Iterator<Item = Vec<String>>) -> String {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut out = format!("{header}\n");
+    for cols in rows {
+        out.push_str(&cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
+        out.push('\n');
+    }
+    out
+}
+
+/// The whole per-change ledger as CSV, oldest first.
 ///
 /// # Errors
 /// Storage errors.
 pub async fn export_sync_log(relay: &Relay) -> AppResult<String> {
     let rows = relay
         .db
-        .read(|c| records::change_ledger(c, &records::SyncLogFilter::default()))
+        .read(|c| records::change_ledger(c, &records::SyncLogFilter::default(), None))
         .await?;
-    let mut out = String::from(
-        "hash,doc_id,actor,username,device_id,session_id,bytes,authored_at,received_at,outcome,rule,reason\n",
-    );
-    let field = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_owned()
-        }
-    };
-    for r in rows.iter().rev() {
-        let cols = [
-            r.hash.clone(),
-            r.doc_id.to_string(),
-            r.actor.clone(),
-            r.username.to_string(),
-            r.device_id.to_string(),
-            r.session_id.map(|s| s.to_string()).unwrap_or_default(),
-            r.bytes.to_string(),
-            schema::doc::rfc3339(r.authored_at),
-            schema::doc::rfc3339(r.received_at),
-            r.outcome.clone(),
-            r.rule.clone().unwrap_or_default(),
-            r.reason.clone().unwrap_or_default(),
-        ];
-        out.push_str(&cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
-        out.push('\n');
+    Ok(csv(
+        "hash,doc_id,actor,username,device_id,session_id,bytes,authored_at,received_at,outcome,rule,reason",
+        rows.into_iter().rev().map(|r| {
+            vec![
+                r.hash,
+                r.doc_id.to_string(),
+                r.actor,
+                r.username.to_string(),
+                r.device_id.to_string(),
+                r.session_id.map(|s| s.to_string()).unwrap_or_default(),
+                r.bytes.to_string(),
+                schema::doc::rfc3339(r.authored_at),
+                schema::doc::rfc3339(r.received_at),
+                r.outcome,
+                r.rule.unwrap_or_default(),
+                r.reason.unwrap_or_default(),
+            ]
+        }),
+    ))
+}
+
+/// Every sync session (one per connection) with its counters as CSV, oldest first.
+///
+/// # Errors
+/// Storage errors.
+pub async fn export_sync_sessions(relay: &Relay) -> AppResult<String> {
+    let rows = relay
+        .db
+        .read(|c| records::sync_sessions(c, &records::SyncLogFilter::default(), None))
+        .await?;
+    Ok(csv(
+        "id,username,device_id,peer_id,remote_addr,started_at,ended_at,end_reason,bytes_in,bytes_out,\
+         messages_in,messages_out,documents,changes_received,accepted,conflict,rejected,hard_rejected",
+        rows.into_iter().rev().map(|r| {
+            let n = &r.counters;
+            vec![
+                r.id.to_string(),
+                r.username,
+                r.device_id,
+                r.peer_id.unwrap_or_default(),
+                r.remote_addr.unwrap_or_default(),
+                r.started_at,
+                r.ended_at.unwrap_or_default(),
+                r.end_reason.unwrap_or_default(),
+                n.bytes_in.to_string(),
+                n.bytes_out.to_string(),
+                n.messages_in.to_string(),
+                n.messages_out.to_string(),
+                n.documents.to_string(),
+                n.changes_received.to_string(),
+                n.accepted.to_string(),
+                n.conflict.to_string(),
+                n.rejected.to_string(),
+                n.hard_rejected.to_string(),
+            ]
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+    use schema::{DeviceId, DocId, UserId};
+
+    use crate::store::records::{self, ChangeRow, SessionCounters};
+
+    /// The REST sync log shows the newest rows; the export must hold all of them.
+    #[tokio::test]
+    async fn the_export_holds_every_change_and_session() {
+        let dir = std::env::temp_dir().join(format!("propsync-export-{}", rand::random::<u64>()));
+        let relay = crate::open(crate::Config::new(
+            dir.clone(),
+            "127.0.0.1:0".parse().expect("an address"),
+        ))
+        .await
+        .expect("a relay");
+        let (sessions, changes) = (1_203_usize, 5_321_usize);
+        let user = UserId::new("eng1").expect("a user id");
+        let device = DeviceId::new("eng1-phone").expect("a device id");
+        relay
+            .db
+            .write(move |tx| {
+                let now = Utc::now();
+                let doc = DocId::random();
+                for s in 0..sessions {
+                    let id = records::start_session(tx, &user, &device, None, now)?;
+                    let c = SessionCounters {
+                        changes_received: 1,
+                        accepted: 1,
+                        ..SessionCounters::default()
+                    };
+                    records::update_session(tx, id, None, &c, Some((now, "closed")))?;
+                    let per = changes / sessions + usize::from(s < changes % sessions);
+                    for n in 0..per {
+                        records::insert_change(
+                            tx,
+                            &ChangeRow {
+                                hash: format!("{s:08x}{n:056x}"),
+                                doc_id: doc,
+                                actor: "a1".into(),
+                                username: user.clone(),
+                                device_id: device.clone(),
+                                session_id: Some(id),
+                                bytes: 100,
+                                authored_at: now,
+                                received_at: now,
+                                outcome: "accepted".into(),
+                                rule: None,
+                                reason: Some("a, \"quoted\"\nreason".into()),
+                            },
+                        )?;
+                    }
+                }
+                Ok(())
+            })
+            .await
+            .expect("rows written");
+        let ledger = super::export_sync_log(&relay).await.expect("the ledger");
+        let rows = ledger.split("\n0").count() - 1;
+        assert_eq!(rows, changes, "every ledger row exported");
+        assert!(ledger.contains(",\"a, \"\"quoted\"\"\nreason\"\n"));
+        let log = super::export_sync_sessions(&relay)
+            .await
+            .expect("the sessions");
+        assert_eq!(log.lines().count(), sessions + 1, "every session exported");
+        assert!(log.lines().nth(1).expect("a row").starts_with("1,eng1,"));
+        let _ = std::fs::remove_dir_all(dir);
     }
-    Ok(out)
 }

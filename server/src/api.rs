@@ -605,6 +605,11 @@ struct SyncLogQuery {
     to: Option<String>,
 }
 
+/// How many sessions and ledger rows (newest first) one sync-log answer
+/// holds; `propsync-server admin export-sync-log` writes all of them.
+const SYNC_LOG_SESSIONS: u32 = 1000;
+const SYNC_LOG_CHANGES: u32 = 5000;
+
 async fn sync_log(
     State(relay): State<Relay>,
     Authed(p): Authed,
@@ -628,8 +633,8 @@ async fn sync_log(
         .db
         .read(move |c| {
             Ok((
-                records::sync_sessions(c, &f)?,
-                records::change_ledger(c, &f)?,
+                records::sync_sessions(c, &f, Some(SYNC_LOG_SESSIONS))?,
+                records::change_ledger(c, &f, Some(SYNC_LOG_CHANGES))?,
             ))
         })
         .await?;

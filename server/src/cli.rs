@@ -75,10 +75,14 @@ enum AdminAction {
     },
     /// Make a new signing key and retire the old ones (every token must be reissued).
     RotateKey,
-    /// Write the per-change sync ledger as CSV.
+    /// Write the whole per-change sync ledger as CSV (and, with `--sessions`,
+    /// every sync session with its counters).
     ExportSyncLog {
         #[arg(long)]
         out: PathBuf,
+        /// Also write the sessions (one per connection) to this CSV file.
+        #[arg(long)]
+        sessions: Option<PathBuf>,
     },
 }
 
@@ -207,10 +211,16 @@ async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> 
             let kid = crate::admin::rotate_key(relay).await.map_err(e)?;
             eprintln!("new signing key {kid}; every earlier token is retired");
         }
-        AdminAction::ExportSyncLog { out } => {
+        AdminAction::ExportSyncLog { out, sessions } => {
             let csv = crate::admin::export_sync_log(relay).await.map_err(e)?;
             std::fs::write(&out, csv).with_context(|| format!("writing {}", out.display()))?;
             eprintln!("wrote {}", out.display());
+            if let Some(path) = sessions {
+                let csv = crate::admin::export_sync_sessions(relay).await.map_err(e)?;
+                std::fs::write(&path, csv)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("wrote {}", path.display());
+            }
         }
     }
     Ok(())

@@ -1140,18 +1140,28 @@ pub(crate) struct SessionRow {
     pub(crate) counters: SessionCounters,
 }
 
-/// Sessions, newest first.
-pub(crate) fn sync_sessions(conn: &Connection, f: &SyncLogFilter) -> StoreResult<Vec<SessionRow>> {
+/// Sessions, newest first; at most `limit` of them (all when `None`).
+pub(crate) fn sync_sessions(
+    conn: &Connection,
+    f: &SyncLogFilter,
+    limit: Option<u32>,
+) -> StoreResult<Vec<SessionRow>> {
     let mut stmt = conn.prepare(
         "SELECT id, username, device_id, peer_id, remote_addr, started_at, ended_at, end_reason, bytes_in, bytes_out,
                 messages_in, messages_out, documents, changes_received, accepted, conflict, rejected, hard_rejected
          FROM sync_sessions
          WHERE (?1 IS NULL OR username = ?1) AND (?2 IS NULL OR device_id = ?2)
            AND (?3 IS NULL OR started_at >= ?3) AND (?4 IS NULL OR started_at < ?4)
-         ORDER BY id DESC LIMIT 1000",
+         ORDER BY id DESC LIMIT ?5",
     )?;
     let rows = stmt.query_map(
-        params![f.user, f.device, f.from.map(rfc3339), f.to.map(rfc3339)],
+        params![
+            f.user,
+            f.device,
+            f.from.map(rfc3339),
+            f.to.map(rfc3339),
+            sql_limit(limit)
+        ],
         |r| {
             let n = |i: usize| r.get::<_, i64>(i).map(ucount);
             Ok(SessionRow {
@@ -1181,14 +1191,23 @@ pub(crate) fn sync_sessions(conn: &Connection, f: &SyncLogFilter) -> StoreResult
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// The per-change ledger, newest first.
-pub(crate) fn change_ledger(conn: &Connection, f: &SyncLogFilter) -> StoreResult<Vec<ChangeRow>> {
+/// SQLite's `LIMIT` for "at most `limit`" (-1 is no limit).
+fn sql_limit(limit: Option<u32>) -> i64 {
+    limit.map_or(-1, i64::from)
+}
+
+/// The per-change ledger, newest first; at most `limit` rows (all when `None`).
+pub(crate) fn change_ledger(
+    conn: &Connection,
+    f: &SyncLogFilter,
+    limit: Option<u32>,
+) -> StoreResult<Vec<ChangeRow>> {
     let mut stmt = conn.prepare(
         "SELECT hash, doc_id, actor, username, device_id, session_id, bytes, authored_at, received_at, outcome, rule, reason
          FROM change_ledger
          WHERE (?1 IS NULL OR username = ?1) AND (?2 IS NULL OR device_id = ?2) AND (?3 IS NULL OR doc_id = ?3)
            AND (?4 IS NULL OR outcome = ?4) AND (?5 IS NULL OR received_at >= ?5) AND (?6 IS NULL OR received_at < ?6)
-         ORDER BY rowid DESC LIMIT 5000",
+         ORDER BY rowid DESC LIMIT ?7",
     )?;
     let rows = stmt.query_map(
         params![
@@ -1197,7 +1216,8 @@ pub(crate) fn change_ledger(conn: &Connection, f: &SyncLogFilter) -> StoreResult
             f.document.map(|d| d.to_string()),
             f.verdict,
             f.from.map(rfc3339),
-            f.to.map(rfc3339)
+            f.to.map(rfc3339),
+            sql_limit(limit)
         ],
         |r| {
             Ok(ChangeRow {
