@@ -159,3 +159,35 @@ async fn a_refused_change_is_quarantined_and_later_actions_sync() -> Result<()> 
     assert_eq!(t["notes"][0]["text"], "frame replaced next week");
     Ok(())
 }
+
+/// A note gets no verdict, so the relay's only answer is that it now has
+/// the phone's heads. It must say so at once: a relay that stays quiet
+/// leaves the phone waiting until its sync stalls (20 s by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_note_alone_is_acknowledged_without_a_stall() -> Result<()> {
+    let relay = harness::TestRelay::start().await?;
+    let desk = relay.api("frontdesk").await?;
+    let (_, t) = desk
+        .post("/api/v1/tickets", &json!({"kind": "repair", "title": "Tap drips", "location": "B2-301", "category": "plumbing"}))
+        .await?;
+    let id = t["id"].as_str().context("id")?.to_owned();
+    ensure!(desk.act(&id, "assign", json!({"assignee": "eng1"})).await? == "accepted");
+    let eng1 = relay.device("eng1").await?;
+    eng1.sync_once().await?;
+    // One attempt that gives up after 3 s without an answer.
+    let strict = harness::client_core::SyncConfig {
+        max_attempts: 1,
+        stall: std::time::Duration::from_secs(3),
+        ..harness::client_core::SyncConfig::default()
+    };
+    for n in 0..3 {
+        eng1.note(&id, &format!("washer worn, visit {n}"))?;
+        eng1.sync_with(&strict, &mut |_, _| {})
+            .await
+            .with_context(|| format!("syncing note {n}"))?;
+        ensure!(eng1.pending()?.is_empty(), "note {n} acknowledged");
+    }
+    let t = desk.ticket(&id).await?;
+    ensure!(t["notes"].as_array().map(Vec::len) == Some(3), "{t}");
+    Ok(())
+}

@@ -367,107 +367,193 @@ fn sync_message(changes: Vec<Vec<u8>>, heads: Vec<automerge::ChangeHash>) -> Vec
     .encode()
 }
 
+/// A repair assigned to eng1, fetched by a bare peer, and three steps taken
+/// offline on it (accept, start, hold), each its own change.
+struct Offline {
+    relay: TestRelay,
+    id: String,
+    doc_id: DocId,
+    peer: RawPeer,
+    doc: Automerge,
+    state: State,
+    steps: [Event; 3],
+    changes: Vec<automerge::Change>,
+}
+
+impl Offline {
+    async fn new() -> Result<Self> {
+        let relay = TestRelay::start().await?;
+        let desk = relay.api("frontdesk").await?;
+        let (status, t) = desk
+            .post("/api/v1/tickets", &json!({"kind": "repair", "title": "Window stuck", "location": "B1-204", "category": "windows"}))
+            .await?;
+        ensure!(status == 201, "{t}");
+        let id = t["id"].as_str().context("id")?.to_owned();
+        ensure!(desk.act(&id, "assign", json!({"assignee": "eng1"})).await? == "accepted");
+        let doc_id: DocId = id.parse()?;
+        let mut peer = RawPeer::connect(&relay.url, &relay.creds["eng1"].device_token).await?;
+        let mut doc = Automerge::new();
+        let mut state = State::new();
+        ensure!(
+            peer.sync_until(
+                doc_id,
+                &mut doc,
+                &mut state,
+                true,
+                Duration::from_secs(10),
+                |d| { read_ticket(d, None).is_ok_and(|t| t.events.len() == 2) }
+            )
+            .await?,
+            "eng1 fetches its ticket"
+        );
+        let mut hold = event("hold");
+        hold.data.reason = Some("waiting for a part".into());
+        let steps = [event("accept"), event("start"), hold];
+        let mut changes = Vec::new();
+        for e in &steps {
+            let mut tx = doc.transaction();
+            doc::append_event(&mut tx, e)?;
+            tx.commit();
+            changes.push(doc.get_last_local_change().context("a change")?.clone());
+        }
+        Ok(Self {
+            relay,
+            id,
+            doc_id,
+            peer,
+            doc,
+            state,
+            steps,
+            changes,
+        })
+    }
+
+    /// Sends one sync message carrying `changes` (by index), with the peer's heads.
+    async fn send(&mut self, changes: &[usize]) -> Result<()> {
+        let data = sync_message(
+            changes
+                .iter()
+                .map(|&i| self.changes[i].raw_bytes().to_vec())
+                .collect(),
+            self.doc.get_heads(),
+        );
+        self.peer
+            .send(&Message::Sync {
+                sender_id: self.peer.peer_id.clone(),
+                target_id: self.peer.relay_id.clone(),
+                document_id: self.doc_id.into(),
+                data,
+            })
+            .await
+    }
+
+    /// Syncs normally until the three steps' verdicts are back; then checks
+    /// the relay holds each step once, ON_HOLD, with one ledger row per change.
+    async fn judged_once_each(&mut self) -> Result<()> {
+        let ids: Vec<EventId> = self.steps.iter().map(|e| e.id.clone()).collect();
+        let judged = self
+            .peer
+            .sync_until(
+                self.doc_id,
+                &mut self.doc,
+                &mut self.state,
+                false,
+                Duration::from_secs(15),
+                |d| {
+                    read_ticket(d, None)
+                        .is_ok_and(|t| ids.iter().all(|i| t.server.verdicts.contains_key(i)))
+                },
+            )
+            .await?;
+        ensure!(judged, "the verdicts come back: {:?}", self.peer.errors());
+        let manager = self.relay.api("manager").await?;
+        let t = manager.ticket(&self.id).await?;
+        once_each(&t)?;
+        ensure!(t["events"].as_array().map(Vec::len) == Some(5), "{t}");
+        ensure!(t["status"] == "ON_HOLD", "{}", t["status"]);
+        let (_, log) = manager
+            .get(&format!("/api/v1/sync-log?document={}", self.id))
+            .await?;
+        let from_eng1: Vec<&Value> = log["changes"]
+            .as_array()
+            .context("changes")?
+            .iter()
+            .filter(|c| c["username"] == "eng1")
+            .collect();
+        ensure!(
+            from_eng1.len() == 3,
+            "one ledger row per change: {from_eng1:?}"
+        );
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_and_reordered_sync_messages_apply_each_change_once() -> Result<()> {
-    let relay = TestRelay::start().await?;
-    let desk = relay.api("frontdesk").await?;
-    let (status, t) = desk
-        .post("/api/v1/tickets", &json!({"kind": "repair", "title": "Window stuck", "location": "B1-204", "category": "windows"}))
-        .await?;
-    ensure!(status == 201, "{t}");
-    let id = t["id"].as_str().context("id")?.to_owned();
-    ensure!(desk.act(&id, "assign", json!({"assignee": "eng1"})).await? == "accepted");
-    let doc_id: DocId = id.parse()?;
-    let mut peer = RawPeer::connect(&relay.url, &relay.creds["eng1"].device_token).await?;
-    let mut doc = Automerge::new();
-    let mut state = State::new();
-    ensure!(
-        peer.sync_until(
-            doc_id,
-            &mut doc,
-            &mut state,
-            true,
-            Duration::from_secs(10),
-            |d| { read_ticket(d, None).is_ok_and(|t| t.events.len() == 2) }
-        )
-        .await?,
-        "eng1 fetches its ticket"
-    );
-    // Three steps offline, each its own change.
-    let mut hold = event("hold");
-    hold.data.reason = Some("waiting for a part".into());
-    let steps = [event("accept"), event("start"), hold];
-    let mut changes = Vec::new();
-    for e in &steps {
-        let mut tx = doc.transaction();
-        doc::append_event(&mut tx, e)?;
-        tx.commit();
-        changes.push(doc.get_last_local_change().context("a change")?.clone());
-    }
-    let heads = doc.get_heads();
+    let mut o = Offline::new().await?;
     // Sent last first, each three times, then all again in one message.
     let mut order: Vec<usize> = vec![2, 1, 2, 0, 1, 0, 2, 0, 1];
     order.extend([0, 1, 2]);
     let sends = order.len() + 1;
     for i in order {
-        let data = sync_message(vec![changes[i].raw_bytes().to_vec()], heads.clone());
-        peer.send(&Message::Sync {
-            sender_id: peer.peer_id.clone(),
-            target_id: peer.relay_id.clone(),
-            document_id: doc_id.into(),
-            data,
-        })
-        .await?;
+        o.send(&[i]).await?;
     }
-    let all = sync_message(
-        changes.iter().map(|c| c.raw_bytes().to_vec()).collect(),
-        heads,
-    );
-    peer.send(&Message::Sync {
-        sender_id: peer.peer_id.clone(),
-        target_id: peer.relay_id.clone(),
-        document_id: doc_id.into(),
-        data: all,
-    })
-    .await?;
-    // Then sync normally until the three verdicts are back.
-    let ids: Vec<EventId> = steps.iter().map(|e| e.id.clone()).collect();
-    let judged = peer
-        .sync_until(
-            doc_id,
-            &mut doc,
-            &mut state,
-            false,
-            Duration::from_secs(15),
-            |d| {
-                read_ticket(d, None)
-                    .is_ok_and(|t| ids.iter().all(|i| t.server.verdicts.contains_key(i)))
-            },
-        )
-        .await?;
-    ensure!(judged, "the verdicts come back: {:?}", peer.errors());
-    let manager = relay.api("manager").await?;
-    let t = manager.ticket(&id).await?;
-    once_each(&t)?;
-    ensure!(t["events"].as_array().map(Vec::len) == Some(5), "{t}");
-    ensure!(t["status"] == "ON_HOLD", "{}", t["status"]);
-    drop(peer);
-    let (_, log) = manager
-        .get(&format!("/api/v1/sync-log?document={id}"))
-        .await?;
-    let from_eng1: Vec<&Value> = log["changes"]
-        .as_array()
-        .context("changes")?
-        .iter()
-        .filter(|c| c["username"] == "eng1")
-        .collect();
-    ensure!(
-        from_eng1.len() == 3,
-        "one ledger row per change: {from_eng1:?}"
-    );
+    o.send(&[0, 1, 2]).await?;
+    o.judged_once_each().await?;
+    let manager = o.relay.api("manager").await?;
+    drop(o.peer);
     accounting(&manager).await?;
     eprintln!(
         "duplicate/reorder: {sends} sync messages carrying 3 changes 4 times each; 3 applied, 3 verdicts; lost 0"
     );
     Ok(())
+}
+
+/// The relay's next sync reply for the document, decoded.
+async fn next_reply(o: &mut Offline) -> Result<SyncMessage> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if let Some(Message::Sync {
+            document_id, data, ..
+        }) = o.peer.recv(Duration::from_secs(1)).await
+            && DocId::from(&document_id) == o.doc_id
+        {
+            return Ok(SyncMessage::decode(&data)?);
+        }
+    }
+    anyhow::bail!("no sync reply from the relay: {:?}", o.peer.errors())
+}
+
+/// What a bloom-filter false positive does in the wild: the phone believes
+/// the relay has a change it lacks and sends only what depends on it. The
+/// relay keeps the early change, asks for the missing one by hash, and
+/// applies both when it comes; nothing is sent twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_ahead_of_its_dependency_waits_for_it() -> Result<()> {
+    let mut o = Offline::new().await?;
+    let [accept, start, _] = [0, 1, 2].map(|i| o.changes[i].hash());
+    o.send(&[2]).await?;
+    let reply = next_reply(&mut o).await?;
+    ensure!(
+        reply.need.contains(&start),
+        "the relay asks for `start`, which `hold` depends on: need {:?}",
+        reply.need
+    );
+    o.send(&[1]).await?;
+    let reply = next_reply(&mut o).await?;
+    ensure!(
+        reply.need.contains(&accept),
+        "then for `accept`: need {:?}",
+        reply.need
+    );
+    o.send(&[0]).await?;
+    // No more sending: the relay applies all three from what it kept.
+    let desk = o.relay.api("frontdesk").await?;
+    let id = o.id.clone();
+    eventually("all three applied", Duration::from_secs(10), || async {
+        let t = desk.ticket(&id).await.ok()?;
+        (t["status"] == "ON_HOLD").then_some(())
+    })
+    .await?;
+    o.judged_once_each().await
 }

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use automerge::sync::{Message as SyncMessage, State as SyncState, SyncDoc};
-use automerge::{ActorId, Automerge, Change, ChangeHash, transaction::CommitOptions};
+use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc, transaction::CommitOptions};
 use chrono::{DateTime, Utc};
 use schema::doc::{self, read_ticket};
 use schema::inbox::{Access, DocKind, InboxEntry};
@@ -134,7 +134,18 @@ pub(crate) enum HubError {
 struct PeerDoc {
     peer: Peer,
     sync: SyncState,
+    /// Changes this peer sent whose dependencies the relay does not have
+    /// yet: they wait here (bounded by [`MAX_PARKED_BYTES`]) and the
+    /// relay's replies ask for the missing dependencies by hash. The peer's
+    /// sync state counts them as sent, so dropping them would leave the
+    /// two sides asking each other for nothing, message after message.
+    parked: Vec<Change>,
 }
+
+/// The most change bytes one peer may have waiting for dependencies in one
+/// document; past it the oldest are dropped (the peer resends them on its
+/// next connection, when the relay's `have` no longer lists them).
+const MAX_PARKED_BYTES: usize = 8 << 20;
 
 struct DocState {
     doc: Automerge,
@@ -204,6 +215,8 @@ struct Ingest {
     ticket: Option<Ticket>,
     serial_due: Option<Series>,
     kind: Option<DocKind>,
+    /// Changes whose dependencies are neither in the document nor in the batch.
+    waiting: Vec<Change>,
 }
 
 /// What the write job returns.
@@ -242,6 +255,20 @@ impl std::fmt::Debug for Hub {
             .field("relay_peer", &self.relay_peer)
             .finish_non_exhaustive()
     }
+}
+
+/// The dependencies of `parked` that are neither in `doc` nor parked.
+fn missing_deps(doc: &Automerge, parked: &[Change]) -> Vec<ChangeHash> {
+    let here: HashSet<ChangeHash> = parked.iter().map(Change::hash).collect();
+    let mut missing: Vec<ChangeHash> = parked
+        .iter()
+        .flat_map(Change::deps)
+        .filter(|d| !here.contains(d) && doc.get_change_by_hash(d).is_none())
+        .copied()
+        .collect();
+    missing.sort();
+    missing.dedup();
+    missing
 }
 
 fn hex_hash(h: &ChangeHash) -> String {
@@ -530,6 +557,7 @@ impl Hub {
             PeerDoc {
                 peer: peer.clone(),
                 sync: SyncState::new(),
+                parked: Vec::new(),
             }
         });
         if fresh {
@@ -539,19 +567,16 @@ impl Hub {
 
         let mut msg = msg;
         let chunks = std::mem::replace(&mut msg.changes, automerge::sync::ChunkList::empty());
+        // The sync state takes the message before its changes are judged, as
+        // automerge's own `receive_sync_message` does before applying them:
+        // told afterwards, it would see the peer's heads equal to ours, take
+        // the message for an echo and never reply, and a phone whose change
+        // gets no verdict (a note) would wait for an answer until it stalls.
+        let _ = state.doc.receive_sync_message(&mut pd.sync, msg);
         let mut rejected_any: Option<Rejection> = None;
         let mut rejected_hashes = Vec::new();
         if !chunks.is_empty() && !pd.sync.read_only {
-            let result = self
-                .ingest_chunks(
-                    id,
-                    &mut state,
-                    &peer.principal,
-                    peer.session,
-                    &chunks,
-                    &peer.stats,
-                )
-                .await;
+            let result = self.ingest_chunks(id, &mut state, &mut pd, &chunks).await;
             match result {
                 Ok(out) => {
                     if let Some((r, hashes)) = out {
@@ -589,7 +614,6 @@ impl Hub {
             *guard = None;
             return Ok(());
         }
-        let _ = state.doc.receive_sync_message(&mut pd.sync, msg);
         if let Some(r) = &rejected_any {
             pd.sync.set_read_only(true);
             self.send(
@@ -597,7 +621,13 @@ impl Hub {
                 change_rejected(&self.relay_peer, peer, id, r, &rejected_hashes),
             );
         }
-        if let Some(reply) = state.doc.generate_sync_message(&mut pd.sync) {
+        if let Some(mut reply) = state.doc.generate_sync_message(&mut pd.sync) {
+            // Ask for what the parked changes still miss: automerge's own
+            // `need` only lists the peer's heads, never their dependencies.
+            // (The encoding wants them sorted.)
+            reply.need.extend(missing_deps(&state.doc, &pd.parked));
+            reply.need.sort();
+            reply.need.dedup();
             self.send(peer, sync_msg(&self.relay_peer, peer, id, reply.encode()));
         }
         state.peers.insert(peer.conn, pd);
@@ -653,13 +683,12 @@ impl Hub {
         &self,
         id: DocId,
         state: &mut DocState,
-        author: &Principal,
-        session: Option<i64>,
+        pd: &mut PeerDoc,
         chunks: &automerge::sync::ChunkList,
-        stats: &SessionStats,
     ) -> Result<Option<(Rejection, Vec<ChangeHash>)>, HubError> {
         let now = self.now();
-        let changes = match validate::changes_in(chunks.iter(), &self.limits) {
+        let (author, session, stats) = (&pd.peer.principal, pd.peer.session, &pd.peer.stats);
+        let mut changes = match validate::changes_in(chunks.iter(), &self.limits) {
             Ok(c) => c,
             Err(r) => {
                 stats.changes_received.fetch_add(1, Ordering::Relaxed);
@@ -669,8 +698,16 @@ impl Hub {
                 return Ok(Some((r, Vec::new())));
             }
         };
-        self.ingest(id, state, author, session, changes, stats, now)
-            .await
+        changes.append(&mut pd.parked);
+        let (refused, waiting) = self
+            .ingest(id, state, author, session, changes, stats, now)
+            .await?;
+        pd.parked = waiting;
+        let mut bytes: usize = pd.parked.iter().map(|c| c.raw_bytes().len()).sum();
+        while bytes > MAX_PARKED_BYTES && !pd.parked.is_empty() {
+            bytes -= pd.parked.remove(0).raw_bytes().len();
+        }
+        Ok(refused)
     }
 
     async fn record_unreadable(
@@ -735,7 +772,7 @@ impl Hub {
         changes: Vec<Change>,
         stats: &SessionStats,
         now: DateTime<Utc>,
-    ) -> Result<Option<(Rejection, Vec<ChangeHash>)>, HubError> {
+    ) -> Result<(Option<(Rejection, Vec<ChangeHash>)>, Vec<Change>), HubError> {
         let doc = std::mem::take(&mut state.doc);
         let persisted_heads = state.persisted.clone();
         let author_c = author.clone();
@@ -763,7 +800,8 @@ impl Hub {
         .await
         .map_err(|_| HubError::Refused("validation was interrupted".into()))?;
         state.doc = doc;
-        let out = out?;
+        let mut out = out?;
+        let waiting = std::mem::take(&mut out.waiting);
         let first_rejection = out.rejected.first().map(|(_, r)| r.clone());
         let rejected_hashes: Vec<ChangeHash> = out.rejected.iter().map(|(i, _)| i.hash).collect();
         stats.changes_received.fetch_add(
@@ -771,7 +809,7 @@ impl Hub {
             Ordering::Relaxed,
         );
         if out.accepted.is_empty() && out.rejected.is_empty() {
-            return Ok(None);
+            return Ok((None, waiting));
         }
         let is_new = state.class.is_none();
         let outcomes: Vec<(ChangeHash, Outcome)> = out
@@ -849,7 +887,7 @@ impl Hub {
                     .ok();
             }
         }
-        Ok(first_rejection.map(|r| (r, rejected_hashes)))
+        Ok((first_rejection.map(|r| (r, rejected_hashes)), waiting))
     }
 
     #[allow(
@@ -1249,7 +1287,7 @@ impl Hub {
         }
         drop(guard);
         self.keep_inboxes().await;
-        Ok(result?.map(|(r, _)| r))
+        Ok(result?.0.map(|(r, _)| r))
     }
 
     /// The actor a dashboard user's changes are made with: derived from a
@@ -1424,8 +1462,11 @@ fn ingest_blocking(
     store: &dyn Storage,
     now: DateTime<Utc>,
 ) -> Result<Ingest, HubError> {
-    let mut out = Ingest::default();
-    let (ready, _waiting) = validate::applicable(doc, changes);
+    let (ready, waiting) = validate::applicable(doc, changes);
+    let mut out = Ingest {
+        waiting,
+        ..Ingest::default()
+    };
     let mut layout = Layout::of(doc);
     let mut refused: HashSet<ChangeHash> = HashSet::new();
     let mut valid: Vec<Change> = Vec::new();
