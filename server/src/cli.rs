@@ -16,6 +16,22 @@ struct Cli {
     command: Command,
 }
 
+/// How the relay behaves, beyond where it keeps its data and listens.
+#[derive(clap::Args)]
+struct Tuning {
+    /// Seconds a document nobody syncs or writes stays in memory.
+    #[arg(long, default_value_t = 60)]
+    doc_idle_secs: u64,
+}
+
+impl Tuning {
+    fn config(&self, data: PathBuf, listen: SocketAddr) -> Config {
+        let mut c = Config::new(data, listen);
+        c.doc_idle = std::time::Duration::from_secs(self.doc_idle_secs.max(1));
+        c
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a demo property on first start (users, devices, households), write
@@ -25,6 +41,8 @@ enum Command {
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        #[command(flatten)]
+        tuning: Tuning,
     },
     /// Serve an existing property.
     Serve {
@@ -32,6 +50,8 @@ enum Command {
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        #[command(flatten)]
+        tuning: Tuning,
     },
     /// Administer a property (the relay may be running).
     Admin {
@@ -100,8 +120,12 @@ pub async fn run() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Demo { data, listen } => {
-            let relay = crate::open(Config::new(data.clone(), listen))
+        Command::Demo {
+            data,
+            listen,
+            tuning,
+        } => {
+            let relay = crate::open(tuning.config(data.clone(), listen))
                 .await
                 .context("opening the data directory")?;
             let listener = TcpListener::bind(listen)
@@ -124,14 +148,18 @@ pub async fn run() -> anyhow::Result<()> {
             );
             crate::serve(listener, relay, shutdown()).await?;
         }
-        Command::Serve { data, listen } => {
+        Command::Serve {
+            data,
+            listen,
+            tuning,
+        } => {
             if !data.join("propsync.sqlite3").exists() {
                 anyhow::bail!(
                     "{} holds no property; create one with `propsync-server demo` or the admin commands",
                     data.display()
                 );
             }
-            let relay = crate::open(Config::new(data.clone(), listen))
+            let relay = crate::open(tuning.config(data.clone(), listen))
                 .await
                 .context("opening the data directory")?;
             let listener = TcpListener::bind(listen)

@@ -29,6 +29,8 @@ pub struct Config {
     /// The most pages the database may grow to (`PRAGMA max_page_count` on the
     /// writer), to bound its size; `None` leaves SQLite's own limit.
     pub max_db_pages: Option<u32>,
+    /// How long a document nobody syncs or writes stays in memory.
+    pub doc_idle: std::time::Duration,
 }
 
 impl Config {
@@ -45,6 +47,7 @@ impl Config {
             max_blob_bytes: 20 * 1024 * 1024,
             max_change_bytes: 256 * 1024,
             max_db_pages: None,
+            doc_idle: std::time::Duration::from_secs(60),
         }
     }
 

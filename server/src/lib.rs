@@ -61,13 +61,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let sweeper = relay.clone();
     let sweep = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+        // Idle documents leave memory between `doc_idle` and 1.5 × `doc_idle`
+        // after their last use.
+        let idle = sweeper.config.doc_idle;
+        let mut tick = tokio::time::interval((idle / 2).max(std::time::Duration::from_millis(100)));
         loop {
             tick.tick().await;
-            sweeper
-                .hub
-                .evict_idle(std::time::Duration::from_secs(60))
-                .await;
+            sweeper.hub.evict_idle(idle).await;
         }
     });
     let hub = relay.hub.clone();
