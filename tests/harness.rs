@@ -285,6 +285,11 @@ impl RelayProcess {
     /// `listen` (`127.0.0.1:0` for any port); `bin` is
     /// `env!("CARGO_BIN_EXE_propsync-test-relay")`.
     pub fn start(bin: &str, data: &Path, listen: &str) -> Result<Self> {
+        Self::start_with(bin, data, listen, &[])
+    }
+
+    /// [`RelayProcess::start`] with more arguments (`--doc-idle-secs 5`).
+    pub fn start_with(bin: &str, data: &Path, listen: &str, extra: &[&str]) -> Result<Self> {
         let sub = if data.join("propsync.sqlite3").exists() {
             "serve"
         } else {
@@ -292,6 +297,7 @@ impl RelayProcess {
         };
         let mut child = Command::new(bin)
             .args([sub, "--data", &data.to_string_lossy(), "--listen", listen])
+            .args(extra)
             .env("RUST_LOG", "warn")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -315,12 +321,25 @@ impl RelayProcess {
                 bail!("the relay did not start listening");
             }
         };
-        std::thread::spawn(move || for _ in lines {});
+        // The relay's log, shown with PROPSYNC_RELAY_LOG=1 (RUST_LOG=warn).
+        let show = std::env::var_os("PROPSYNC_RELAY_LOG").is_some();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if show {
+                    eprintln!("relay: {line}");
+                }
+            }
+        });
         Ok(Self {
             child,
             url,
             data: data.to_owned(),
         })
+    }
+
+    /// The relay's process id (for `/proc/PID/status`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Runs an admin command of the relay binary on this data directory

@@ -10,3 +10,4 @@ mod interop;
 mod lifecycle;
 mod proxy;
 mod relay;
+mod soak;
