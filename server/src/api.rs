@@ -511,6 +511,16 @@ async fn post_event(
     Body(body): Body<NewEvent>,
 ) -> AppResult<Json<Value>> {
     let id = parse_id(&id)?;
+    // Only a ticket takes events: any other document is no ticket (404),
+    // not a change the judge refuses.
+    if relay
+        .db
+        .read(move |c| records::ticket(c, id))
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound(format!("no ticket {id}")));
+    }
     let action: Action = body
         .action
         .parse()
