@@ -497,11 +497,40 @@ async fn get_ticket(
 #[derive(Deserialize)]
 struct NewEvent {
     action: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "event_data")]
     data: EventData,
     note: Option<String>,
     /// The ticket version (`heads` of `GET /tickets/{id}`) the person acted on.
     heads: Option<Vec<String>>,
+}
+
+/// `data` must be a JSON object: serde alone would also read a positional
+/// array into the struct. A whole number written with a fraction (`2.0`) is
+/// the integer: JSON has one number type.
+fn event_data<'de, D: serde::Deserializer<'de>>(d: D) -> Result<EventData, D::Error> {
+    let mut map = serde_json::Map::<String, Value>::deserialize(d)?;
+    map.values_mut().for_each(whole_numbers_as_integers);
+    serde_json::from_value(Value::Object(map)).map_err(serde::de::Error::custom)
+}
+
+fn whole_numbers_as_integers(v: &mut Value) {
+    /// Every integer up to 2^53 is exact as an f64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() <= EXACT)
+            {
+                #[allow(clippy::cast_possible_truncation, reason = "whole and within ±2^53")]
+                let i = f as i64;
+                *v = Value::from(i);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(m) => m.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 async fn post_event(
