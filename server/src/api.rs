@@ -252,12 +252,14 @@ async fn create_ticket(
         .kind
         .parse()
         .map_err(|_| AppError::BadRequest(format!("unknown kind {:?}", body.kind)))?;
-    if body.title.trim().is_empty() || body.title.len() > 200 {
+    // Characters, not bytes: a Chinese title of 200 characters is 600 bytes.
+    let chars = |s: &str| s.chars().count();
+    if body.title.trim().is_empty() || chars(&body.title) > 200 {
         return Err(AppError::BadRequest(
             "title must be 1 to 200 characters".into(),
         ));
     }
-    if body.description.len() > 10_000 || body.location.len() > 200 {
+    if chars(&body.description) > 10_000 || chars(&body.location) > 200 {
         return Err(AppError::BadRequest(
             "description or location is too long".into(),
         ));
