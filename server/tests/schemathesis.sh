@@ -166,6 +166,7 @@ PY
 # ------------------------------------------------------------ the runs
 
 export SCHEMATHESIS_HOOKS=$here/schemathesis_hooks.py
+export PYTHONDONTWRITEBYTECODE=1 # no __pycache__ next to the hooks
 revoke=post_api_v1_devices__id__revoke
 common=(
     --checks all
