@@ -252,12 +252,14 @@ async fn create_ticket(
         .kind
         .parse()
         .map_err(|_| AppError::BadRequest(format!("unknown kind {:?}", body.kind)))?;
-    if body.title.trim().is_empty() || body.title.len() > 200 {
+    // Characters, not bytes: a Chinese title of 200 characters is 600 bytes.
+    let chars = |s: &str| s.chars().count();
+    if body.title.trim().is_empty() || chars(&body.title) > 200 {
         return Err(AppError::BadRequest(
             "title must be 1 to 200 characters".into(),
         ));
     }
-    if body.description.len() > 10_000 || body.location.len() > 200 {
+    if chars(&body.description) > 10_000 || chars(&body.location) > 200 {
         return Err(AppError::BadRequest(
             "description or location is too long".into(),
         ));
@@ -497,11 +499,40 @@ async fn get_ticket(
 #[derive(Deserialize)]
 struct NewEvent {
     action: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "event_data")]
     data: EventData,
     note: Option<String>,
     /// The ticket version (`heads` of `GET /tickets/{id}`) the person acted on.
     heads: Option<Vec<String>>,
+}
+
+/// `data` must be a JSON object: serde alone would also read a positional
+/// array into the struct. A whole number written with a fraction (`2.0`) is
+/// the integer: JSON has one number type.
+fn event_data<'de, D: serde::Deserializer<'de>>(d: D) -> Result<EventData, D::Error> {
+    let mut map = serde_json::Map::<String, Value>::deserialize(d)?;
+    map.values_mut().for_each(whole_numbers_as_integers);
+    serde_json::from_value(Value::Object(map)).map_err(serde::de::Error::custom)
+}
+
+fn whole_numbers_as_integers(v: &mut Value) {
+    /// Every integer up to 2^53 is exact as an f64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match v {
+        Value::Number(n) => {
+            if let Some(f) = n
+                .as_f64()
+                .filter(|f| n.is_f64() && f.fract() == 0.0 && f.abs() <= EXACT)
+            {
+                #[allow(clippy::cast_possible_truncation, reason = "whole and within ±2^53")]
+                let i = f as i64;
+                *v = Value::from(i);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(whole_numbers_as_integers),
+        Value::Object(m) => m.values_mut().for_each(whole_numbers_as_integers),
+        _ => {}
+    }
 }
 
 async fn post_event(
@@ -511,6 +542,16 @@ async fn post_event(
     Body(body): Body<NewEvent>,
 ) -> AppResult<Json<Value>> {
     let id = parse_id(&id)?;
+    // Only a ticket takes events: any other document is no ticket (404),
+    // not a change the judge refuses.
+    if relay
+        .db
+        .read(move |c| records::ticket(c, id))
+        .await?
+        .is_none()
+    {
+        return Err(AppError::NotFound(format!("no ticket {id}")));
+    }
     let action: Action = body
         .action
         .parse()

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -1356,7 +1356,7 @@ async fn report(
     State(relay): State<Relay>,
     Authed(p): Authed,
     Path(name): Path<String>,
-    Query(q): Query<ReportQuery>,
+    crate::api::Params(q): crate::api::Params<ReportQuery>,
 ) -> AppResult<Response> {
     let Some((name, _, roles)) = REPORTS.iter().find(|(n, _, _)| *n == name) else {
         return Err(AppError::NotFound(format!("no report {name:?}")));
