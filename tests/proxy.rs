@@ -382,7 +382,11 @@ struct Offline {
 
 impl Offline {
     async fn new() -> Result<Self> {
-        let relay = TestRelay::start().await?;
+        Self::new_with(|_| {}).await
+    }
+
+    async fn new_with(tune: impl FnOnce(&mut harness::server::Config)) -> Result<Self> {
+        let relay = TestRelay::start_with(tune).await?;
         let desk = relay.api("frontdesk").await?;
         let (status, t) = desk
             .post("/api/v1/tickets", &json!({"kind": "repair", "title": "Window stuck", "location": "B1-204", "category": "windows"}))
@@ -556,4 +560,49 @@ async fn a_change_ahead_of_its_dependency_waits_for_it() -> Result<()> {
     })
     .await?;
     o.judged_once_each().await
+}
+
+/// A document nobody uses leaves the relay's memory even while a phone that
+/// synced it stays connected; a change made later (the desk, over REST)
+/// still reaches that phone at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evicted_document_still_reaches_its_connected_peers_live() -> Result<()> {
+    let mut o = Offline::new_with(|c| c.doc_idle = Duration::from_millis(200)).await?;
+    let desk = o.relay.api("frontdesk").await?;
+    eventually(
+        "the ticket to leave memory",
+        Duration::from_secs(10),
+        || async {
+            let (_, h) = desk.get("/api/v1/health").await.ok()?;
+            (h["documents_loaded"].as_u64() == Some(0)).then_some(())
+        },
+    )
+    .await?;
+    // The resident cancels by phone: the relay loads the ticket again and
+    // must tell the connected phone without being asked.
+    let outcome = desk
+        .act(&o.id, "cancel", json!({"reason": "the resident fixed it"}))
+        .await?;
+    ensure!(outcome == "accepted", "{outcome}");
+    let unasked = next_reply(&mut o).await?;
+    ensure!(
+        unasked
+            .heads
+            .iter()
+            .any(|h| automerge::ReadDoc::get_change_by_hash(&o.doc, h).is_none()),
+        "the relay announces heads the phone does not have"
+    );
+    let heard = o
+        .peer
+        .sync_until(
+            o.doc_id,
+            &mut o.doc,
+            &mut o.state,
+            false,
+            Duration::from_secs(10),
+            |d| read_ticket(d, None).is_ok_and(|t| t.events.iter().any(|e| e.action == "cancel")),
+        )
+        .await?;
+    ensure!(heard, "the phone gets the desk's cancellation");
+    Ok(())
 }

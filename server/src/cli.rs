@@ -20,7 +20,7 @@ struct Cli {
 #[derive(clap::Args)]
 struct Tuning {
     /// Seconds a document nobody syncs or writes stays in memory.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = 10)]
     doc_idle_secs: u64,
 }
 

@@ -47,7 +47,7 @@ impl Config {
             max_blob_bytes: 20 * 1024 * 1024,
             max_change_bytes: 256 * 1024,
             max_db_pages: None,
-            doc_idle: std::time::Duration::from_secs(60),
+            doc_idle: std::time::Duration::from_secs(10),
         }
     }
 

@@ -173,6 +173,10 @@ impl DocState {
 #[derive(Default)]
 struct Slot {
     state: tokio::sync::Mutex<Option<DocState>>,
+    /// Peers still connected that synced the document before it left
+    /// memory: they come back with a fresh sync state when it is loaded
+    /// again, so they keep getting its changes live.
+    dormant: Mutex<Vec<Peer>>,
 }
 
 /// One incoming change with what the ledger needs.
@@ -336,6 +340,9 @@ impl Hub {
             .map(|s| s.values().cloned().collect())
             .unwrap_or_default();
         for slot in slots {
+            if let Ok(mut d) = slot.dormant.lock() {
+                d.retain(|p| p.conn != conn);
+            }
             let mut g = slot.state.lock().await;
             if let Some(state) = g.as_mut() {
                 state.peers.remove(&conn);
@@ -382,7 +389,10 @@ impl Hub {
         self.conns.lock().map(|c| c.len()).unwrap_or(0)
     }
 
-    /// Drops documents nobody is syncing and nobody used for `idle`.
+    /// Drops documents nobody used for `idle` from memory. Peers still
+    /// connected to one are kept aside (cheaply) and get it back, live, when
+    /// it is loaded again; a document being created or holding changes that
+    /// wait for their dependencies stays.
     pub(crate) async fn evict_idle(&self, idle: std::time::Duration) -> usize {
         let slots: Vec<(DocId, Arc<Slot>)> = self
             .slots
@@ -394,18 +404,27 @@ impl Hub {
             let Ok(mut g) = slot.state.try_lock() else {
                 continue;
             };
-            let drop_it = g
-                .as_ref()
-                .is_none_or(|s| s.peers.is_empty() && s.last_used.elapsed() >= idle);
-            if drop_it {
-                *g = None;
-                drop(g);
-                if let Ok(mut s) = self.slots.lock()
-                    && s.get(&id).is_some_and(|x| Arc::strong_count(x) <= 2)
-                {
-                    s.remove(&id);
-                    evicted += 1;
+            let drop_it = g.as_ref().is_none_or(|s| {
+                s.last_used.elapsed() >= idle
+                    && (s.peers.is_empty()
+                        || (s.class.is_some() && s.peers.values().all(|p| p.parked.is_empty())))
+            });
+            if !drop_it {
+                continue;
+            }
+            if let Some(state) = g.take() {
+                evicted += 1;
+                if let Ok(mut d) = slot.dormant.lock() {
+                    d.extend(state.peers.into_values().map(|p| p.peer));
                 }
+            }
+            let dormant = slot.dormant.lock().map(|d| d.len()).unwrap_or(0);
+            drop(g);
+            if dormant == 0
+                && let Ok(mut s) = self.slots.lock()
+                && s.get(&id).is_some_and(|x| Arc::strong_count(x) <= 2)
+            {
+                s.remove(&id);
             }
         }
         evicted
@@ -413,7 +432,14 @@ impl Hub {
 
     /// How many documents are in memory.
     pub(crate) fn loaded_count(&self) -> usize {
-        self.slots.lock().map(|s| s.len()).unwrap_or(0)
+        self.slots
+            .lock()
+            .map(|s| {
+                s.values()
+                    .filter(|slot| slot.state.try_lock().map_or(true, |g| g.is_some()))
+                    .count()
+            })
+            .unwrap_or(0)
     }
 
     fn slot(&self, id: DocId) -> Arc<Slot> {
@@ -448,6 +474,37 @@ impl Hub {
         })
         .await
         .map_err(|_| HubError::Refused("loading was interrupted".into()))?
+        .map(|loaded| {
+            loaded.map(|mut state| {
+                self.revive(id, &mut state);
+                state
+            })
+        })
+    }
+
+    /// Gives a document loaded again the peers that synced it before it
+    /// left memory (fresh sync states: the first message tells them our
+    /// heads, their answer says what they lack).
+    fn revive(&self, id: DocId, state: &mut DocState) {
+        let slot = self.slots.lock().ok().and_then(|s| s.get(&id).cloned());
+        let dormant = slot
+            .and_then(|slot| {
+                slot.dormant
+                    .lock()
+                    .ok()
+                    .map(|mut d| std::mem::take(&mut *d))
+            })
+            .unwrap_or_default();
+        for peer in dormant {
+            state.peers.insert(
+                peer.conn,
+                PeerDoc {
+                    peer,
+                    sync: SyncState::new(),
+                    parked: Vec::new(),
+                },
+            );
+        }
     }
 
     /// Whether `p` may sync document `id` (loading what is needed to decide).
