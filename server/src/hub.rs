@@ -154,6 +154,37 @@ struct DocState {
     snapshot_len: usize,
     peers: HashMap<ConnId, PeerDoc>,
     last_used: Instant,
+    /// What judging the next batch needs of the ticket as it stands, kept
+    /// from the last commit so a change does not hydrate the whole ticket
+    /// twice more; valid only while `doc` is at `Summary::heads`.
+    summary: Option<Arc<Summary>>,
+}
+
+/// A ticket as the judge sees it before a batch: the ids already in it, the
+/// official projection, the next verdict seq.
+#[derive(Clone, Debug)]
+struct Summary {
+    heads: Vec<ChangeHash>,
+    event_ids: HashSet<String>,
+    note_ids: HashSet<String>,
+    attachments: usize,
+    official: Projection,
+    had_serial: bool,
+    next_seq: u64,
+}
+
+impl Summary {
+    fn of(t: &Ticket, policy: &Policy, heads: Vec<ChangeHash>) -> Self {
+        Self {
+            heads,
+            event_ids: t.events.iter().map(|e| e.id.as_str().to_owned()).collect(),
+            note_ids: t.notes.iter().map(|n| n.id.as_str().to_owned()).collect(),
+            attachments: t.attachments.len(),
+            official: Projection::official(t, policy),
+            had_serial: t.server.serial.is_some(),
+            next_seq: t.next_seq(),
+        }
+    }
 }
 
 impl DocState {
@@ -166,6 +197,7 @@ impl DocState {
             snapshot_len: 0,
             peers: HashMap::new(),
             last_used: Instant::now(),
+            summary: None,
         }
     }
 }
@@ -221,6 +253,8 @@ struct Ingest {
     kind: Option<DocKind>,
     /// Changes whose dependencies are neither in the document nor in the batch.
     waiting: Vec<Change>,
+    /// The ticket's summary after the batch (heads to be set once committed).
+    summary: Option<Summary>,
 }
 
 /// What the write job returns.
@@ -470,6 +504,7 @@ impl Hub {
                 snapshot_len,
                 peers: HashMap::new(),
                 last_used: Instant::now(),
+                summary: None,
             }))
         })
         .await
@@ -832,6 +867,7 @@ impl Hub {
     ) -> Result<(Option<(Rejection, Vec<ChangeHash>)>, Vec<Change>), HubError> {
         let doc = std::mem::take(&mut state.doc);
         let persisted_heads = state.persisted.clone();
+        let summary = state.summary.take();
         let author_c = author.clone();
         let hub_actors = self.actors.clone();
         let (relay_actor, policy, limits, store) = (
@@ -843,6 +879,7 @@ impl Hub {
         let (doc, out) = tokio::task::spawn_blocking(move || {
             let out = ingest_blocking(
                 &doc,
+                summary.map(Arc::unwrap_or_clone),
                 &author_c,
                 changes,
                 &hub_actors,
@@ -894,6 +931,7 @@ impl Hub {
         let serial_before = out.ticket.as_ref().and_then(|t| t.server.serial);
         let status_after = out.official.as_ref().map(|p| p.status.as_str().to_owned());
         let bound = out.new_actors.clone();
+        let summary_after = out.summary.take();
         let committed = self
             .commit(
                 id,
@@ -922,6 +960,11 @@ impl Hub {
             state.doc.set_actor(self.relay_actor.clone());
             state.persisted = state.doc.get_heads();
             state.snapshot_len = c.snapshot_len;
+            state.summary = summary_after.map(|mut s| {
+                s.heads.clone_from(&state.persisted);
+                s.had_serial |= c.serial.is_some();
+                Arc::new(s)
+            });
             let old_meta = match &state.class {
                 Some(DocClass::Ticket(m)) => Some(m.clone()),
                 _ => None,
@@ -1232,6 +1275,7 @@ impl Hub {
             return Err(HubError::Unavailable(id));
         }
         let state = guard.get_or_insert_with(|| DocState::empty(&self.relay_actor));
+        state.summary = None;
         let mut trial = state.doc.fork().with_actor(self.relay_actor.clone());
         {
             let mut t = trial.transaction();
@@ -1510,6 +1554,7 @@ fn ticket_meta(t: &Ticket, p: &Projection) -> TicketMeta {
 )]
 fn ingest_blocking(
     doc: &Automerge,
+    mut summary: Option<Summary>,
     author: &Principal,
     changes: Vec<Change>,
     known_actors: &Mutex<HashMap<ActorId, (DeviceId, UserId)>>,
@@ -1609,7 +1654,7 @@ fn ingest_blocking(
                 return Ok(out);
             }
         }
-        match post_check(doc, &trial, &valid, author, policy, now) {
+        match post_check(doc, &mut summary, &trial, &valid, author, policy, now) {
             Ok(checked) => {
                 out.accepted = valid.iter_mut().map(Incoming::of).collect();
                 out.judged = checked.judged;
@@ -1617,6 +1662,7 @@ fn ingest_blocking(
                 out.ticket = checked.ticket;
                 out.serial_due = checked.serial_due;
                 out.kind = checked.kind;
+                out.summary = checked.summary;
                 out.trial = Some(trial);
                 return Ok(out);
             }
@@ -1644,6 +1690,7 @@ struct Checked {
     ticket: Option<Ticket>,
     serial_due: Option<Series>,
     kind: Option<DocKind>,
+    summary: Option<Summary>,
 }
 
 /// Reads the fork back at each new change: every new event, note and
@@ -1651,6 +1698,7 @@ struct Checked {
 /// its schema. Then judges each new event.
 fn post_check(
     before: &Automerge,
+    summary: &mut Option<Summary>,
     trial: &Automerge,
     valid: &[Change],
     author: &Principal,
@@ -1673,6 +1721,7 @@ fn post_check(
                 ticket: None,
                 serial_due: None,
                 kind,
+                summary: None,
             });
         }
         Some(DocKind::HouseholdPrivate) => {
@@ -1684,6 +1733,7 @@ fn post_check(
                 ticket: None,
                 serial_due: None,
                 kind,
+                summary: None,
             });
         }
         _ => {
@@ -1693,41 +1743,58 @@ fn post_check(
             ));
         }
     }
-    let old = if doc::doc_kind(before).is_some() {
-        Some(
-            read_ticket(before, None)
-                .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?,
-        )
-    } else {
-        None
+    // The ticket before the batch: from the summary kept at the last commit
+    // when the document has not moved since, else read in full.
+    let exists = doc::doc_kind(before).is_some();
+    let before_heads = before.get_heads();
+    let old: Option<Summary> = match summary.take() {
+        Some(s) if exists && s.heads == before_heads => Some(s),
+        _ if exists => {
+            let t = read_ticket(before, None)
+                .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?;
+            Some(Summary::of(&t, policy, before_heads))
+        }
+        _ => None,
     };
-    let mut seen_events: HashSet<String> = old
-        .iter()
-        .flat_map(|t| t.events.iter().map(|e| e.id.as_str().to_owned()))
-        .collect();
-    let mut seen_notes: HashSet<String> = old
-        .iter()
-        .flat_map(|t| t.notes.iter().map(|n| n.id.as_str().to_owned()))
-        .collect();
-    let mut seen_attachments: usize = old.as_ref().map_or(0, |t| t.attachments.len());
-    let mut official = match &old {
-        Some(t) => Projection::official(t, policy),
-        None => Projection::new(
-            read_ticket(trial, None)
-                .map(|t| t.header.kind)
-                .unwrap_or(schema::Kind::Repair),
-        ),
-    };
-    let had_serial = old.as_ref().is_some_and(|t| t.server.serial.is_some());
-    let mut seq = old.as_ref().map_or(1, Ticket::next_seq);
+    let is_new = old.is_none();
+    let (mut seen_events, mut seen_notes, mut seen_attachments, mut official, had_serial, mut seq) =
+        match old {
+            Some(s) => (
+                s.event_ids,
+                s.note_ids,
+                s.attachments,
+                s.official,
+                s.had_serial,
+                s.next_seq,
+            ),
+            None => (
+                HashSet::new(),
+                HashSet::new(),
+                0,
+                Projection::new(
+                    read_ticket(trial, None)
+                        .map(|t| t.header.kind)
+                        .unwrap_or(schema::Kind::Repair),
+                ),
+                false,
+                1,
+            ),
+        };
+    let trial_heads = trial.get_heads();
+    let mut last: Option<(ChangeHash, Ticket)> = None;
     let mut judged = Vec::new();
     let mut serial_due = None;
     for change in valid {
         let h = change.hash();
         let bad = |r: Rejection| (h, r);
-        let at = read_ticket(trial, Some(&[h]))
-            .map_err(|e| bad(Rejection::new(HardRule::BadShape, e.to_string())))?;
-        if old.is_none() && at.header.reported.by != author.user {
+        // At the fork's own heads the plain read is the same and cheaper.
+        let at = if trial_heads == [h] {
+            read_ticket(trial, None)
+        } else {
+            read_ticket(trial, Some(&[h]))
+        }
+        .map_err(|e| bad(Rejection::new(HardRule::BadShape, e.to_string())))?;
+        if is_new && at.header.reported.by != author.user {
             return Err(bad(Rejection::new(
                 HardRule::ForgedAuthor,
                 format!(
@@ -1816,15 +1883,29 @@ fn post_check(
                 change: h,
             });
         }
+        last = Some((h, at));
     }
-    let ticket = read_ticket(trial, None)
-        .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?;
+    let ticket = match last {
+        Some((h, t)) if trial_heads == [h] => t,
+        _ => read_ticket(trial, None)
+            .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?,
+    };
+    let summary = Summary {
+        heads: Vec::new(),
+        event_ids: seen_events,
+        note_ids: seen_notes,
+        attachments: ticket.attachments.len(),
+        official: official.clone(),
+        had_serial,
+        next_seq: seq,
+    };
     Ok(Checked {
         judged,
         official: Some(official),
         ticket: Some(ticket),
         serial_due,
         kind,
+        summary: Some(summary),
     })
 }
 
