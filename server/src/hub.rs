@@ -1824,7 +1824,11 @@ fn post_check(
                 )));
             }
         }
-        seen_notes.extend(at.notes.iter().map(|n| n.id.as_str().to_owned()));
+        for n in &at.notes {
+            if !seen_notes.contains(n.id.as_str()) {
+                seen_notes.insert(n.id.as_str().to_owned());
+            }
+        }
         for a in at.attachments.iter().skip(seen_attachments) {
             if a.by != author.user || a.device != author.device {
                 return Err(bad(Rejection::new(
