@@ -474,7 +474,7 @@ async fn run_target(
     ));
 
     let samples = live(target, live_pair, args.live_samples, progress, name).await?;
-    let rss_connected = server.memory()?.rss;
+    let rss_connected = idle_rss(server, target, progress, name).await?;
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;
@@ -484,6 +484,48 @@ async fn run_target(
         samples.len()
     ));
     Ok((storm, Live::new(samples, rss_connected)))
+}
+
+/// The server's RSS once every device is connected and idle: on the relay,
+/// after the documents nobody uses have left memory (`documents_loaded` in
+/// `/api/v1/health` back to 0, within a minute); on both, once the RSS has
+/// stopped falling (two readings a second apart within 1 MB, within 30 s).
+async fn idle_rss(server: &Server, target: &Target, progress: &Progress, name: &str) -> Result<u64> {
+    let t0 = Instant::now();
+    if target.verdicts {
+        let client = reqwest::Client::new();
+        let deadline = t0 + Duration::from_secs(60);
+        loop {
+            let health: serde_json::Value = client
+                .get(format!("{}/api/v1/health", target.base))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let loaded = health["documents_loaded"].as_u64().unwrap_or(u64::MAX);
+            progress.show(&format!("{name}: {loaded} documents still in memory"));
+            if loaded == 0 || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = server.memory()?.rss;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = server.memory()?.rss;
+        progress.show(&format!("{name}: RSS {:.1} MB, settling", now as f64 / 1e6));
+        if last.abs_diff(now) < 1_000_000 || Instant::now() > deadline {
+            progress.done(&format!(
+                "{name}: idle RSS {:.1} MB after {:.1} s",
+                now as f64 / 1e6,
+                t0.elapsed().as_secs_f64()
+            ));
+            return Ok(now);
+        }
+        last = now;
+    }
 }
 
 /// One phone's note reaching another phone of the same engineer, `samples`
