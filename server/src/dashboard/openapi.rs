@@ -412,10 +412,21 @@ pub(crate) const OPERATIONS: &[Op] = &[
     .ok(200, Content::Nothing)
     .ok_headers(&[("X-Blob-Received", "ByteCount")])
     .errors(&[400, 401, 404]),
-    op("/api/v1/blobs/{sha256}", "get", "blobs", "A blob's bytes")
-        .params(&[BLOB])
-        .ok(200, Content::Bytes)
-        .errors(&[400, 401, 404]),
+    op(
+        "/api/v1/blobs/{sha256}",
+        "get",
+        "blobs",
+        "A blob's bytes: photo types (JPEG, PNG, WebP, GIF, HEIC/HEIF) inline, anything else \
+         as an application/octet-stream attachment; always nosniff and a sandboxing CSP",
+    )
+    .params(&[BLOB])
+    .ok(200, Content::Bytes)
+    .ok_headers(&[
+        ("Content-Disposition", "String"),
+        ("X-Content-Type-Options", "String"),
+        ("Content-Security-Policy", "String"),
+    ])
+    .errors(&[400, 401, 404]),
     op(
         "/api/v1/lifecycle",
         "get",
