@@ -783,6 +783,59 @@ async fn an_uploaded_page_is_served_as_a_download_never_as_a_page() -> Result<()
     Ok(())
 }
 
+/// A request body over a route's limit is refused with the relay's JSON 413
+/// (`too_large`), like every other error: a JSON route's body over the
+/// default limit, and a blob PUT over `max_blob_bytes` whether or not its
+/// `X-Blob-Size` owns up to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_the_json_413() -> Result<()> {
+    let relay = TestRelay::start_with(|c| c.max_blob_bytes = 1024).await?;
+    let desk = relay.api("frontdesk").await?;
+    let http = reqwest::Client::new();
+    let json_error = |what: &str, status: u16, text: &str| -> Result<()> {
+        assert_eq!(status, 413, "{what}: {text}");
+        let v: Value = serde_json::from_str(text)
+            .with_context(|| format!("{what}: a JSON body, not {text:?}"))?;
+        assert_eq!(v["error"]["code"], "too_large", "{what}: {v}");
+        assert!(v["error"]["message"].is_string(), "{what}: {v}");
+        Ok(())
+    };
+    // A ticket whose description alone is over axum's 2 MiB default.
+    let big = json!({"kind": "repair", "title": "t", "location": "l", "category": "c",
+                     "description": "x".repeat(2 * 1024 * 1024 + 1)});
+    for path in ["/api/v1/tickets", "/api/v1/login"] {
+        let r = http
+            .post(format!("{}{path}", relay.url))
+            .bearer_auth(&desk.token)
+            .json(&big)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        json_error(path, status, &r.text().await?)?;
+    }
+    // Blob bodies: 4 KiB against a 1 KiB cap, with an honest and a lying size.
+    let sha = "1".repeat(64);
+    for size in ["4096", "1000"] {
+        let r = http
+            .put(format!("{}/api/v1/blobs/{sha}", relay.url))
+            .bearer_auth(&desk.token)
+            .header("x-blob-size", size)
+            .header("x-blob-offset", "0")
+            .body(vec![0u8; 4096])
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        json_error(
+            &format!("blob, X-Blob-Size {size}"),
+            status,
+            &r.text().await?,
+        )?;
+    }
+    let (status, _) = desk.get("/api/v1/me").await?;
+    assert_eq!(status, 200, "the relay serves on");
+    Ok(())
+}
+
 /// Every route of the OpenAPI document, tried by every role: never a 500,
 /// every refusal a JSON error, and the restricted reads refused by name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -55,8 +55,20 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<
     async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(req, state).await {
             Ok(Json(v)) => Ok(Body(v)),
-            Err(r) => Err(AppError::BadRequest(r.body_text())),
+            Err(r) => Err(body_refused(r.status(), r.body_text())),
         }
+    }
+}
+
+/// Our error for a request body an extractor would not take: a body over the
+/// route's limit is 413 (`too_large`), anything else malformed is 400.
+pub(crate) fn body_refused(status: StatusCode, text: String) -> AppError {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::TooLarge(format!(
+            "the request body is larger than the relay accepts here ({text})"
+        ))
+    } else {
+        AppError::BadRequest(text)
     }
 }
 

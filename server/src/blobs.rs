@@ -17,6 +17,7 @@
 use std::io::Write;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::map_response;
@@ -26,7 +27,7 @@ use axum::{Json, Router};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::api::Authed;
+use crate::api::{Authed, body_refused};
 use crate::error::{AppError, AppResult};
 use crate::state::Relay;
 use crate::store::records;
@@ -112,17 +113,25 @@ async fn put_blob(
     Authed(p): Authed,
     Path(sha): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> AppResult<Response> {
     let sha = checked(&sha)?.to_owned();
     let size = header_u64(&headers, "x-blob-size")?
         .ok_or_else(|| AppError::BadRequest("X-Blob-Size is required".into()))?;
-    if size > relay.config.max_blob_bytes {
-        return Err(AppError::TooLarge(format!(
+    let too_large = || {
+        AppError::TooLarge(format!(
             "blobs are at most {} bytes",
             relay.config.max_blob_bytes
-        )));
+        ))
+    };
+    if size > relay.config.max_blob_bytes {
+        return Err(too_large());
     }
+    // A body over the route's limit is a 413 like any other, in JSON.
+    let body = body.map_err(|r| match body_refused(r.status(), r.body_text()) {
+        AppError::TooLarge(_) => too_large(),
+        other => other,
+    })?;
     let offset = header_u64(&headers, "x-blob-offset")?.unwrap_or(0);
     let mime = headers
         .get(header::CONTENT_TYPE)

@@ -229,7 +229,7 @@ pub(crate) const OPERATIONS: &[Op] = &[
     )
     .body(Content::Json("Login"))
     .ok(200, Content::Json("Session"))
-    .errors(&[400, 401])
+    .errors(&[400, 401, 413])
     .public(),
     op("/api/v1/me", "get", "auth", "Who the token belongs to")
         .ok(200, Content::Json("Me"))
@@ -260,7 +260,7 @@ pub(crate) const OPERATIONS: &[Op] = &[
     )
     .body(Content::Json("NewTicket"))
     .ok(201, Content::Json("TicketDetail"))
-    .errors(&[400, 401, 403, 409, 422, 507])
+    .errors(&[400, 401, 403, 409, 413, 422, 507])
     .links(&[GET_TICKET, POST_EVENT]),
     op(
         "/api/v1/tickets/{id}",
@@ -281,7 +281,7 @@ pub(crate) const OPERATIONS: &[Op] = &[
     .params(&[TICKET_ID])
     .body(Content::Json("NewEvent"))
     .ok(200, Content::Json("EventResult"))
-    .errors(&[400, 401, 404, 409, 422, 507]),
+    .errors(&[400, 401, 404, 409, 413, 422, 507]),
     op(
         "/api/v1/review-queue",
         "get",
@@ -488,7 +488,7 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
     (
         413,
         "TooLarge",
-        "The upload is larger than the relay accepts (too_large)",
+        "The upload or request body is larger than the relay accepts (too_large)",
     ),
     (
         422,
