@@ -256,7 +256,7 @@ pub(crate) const OPERATIONS: &[Op] = &[
         "/api/v1/tickets",
         "post",
         "tickets",
-        "Record a contact (every kind); orders get their serial at once",
+        "Record a contact (the kinds the caller's role may issue or record); orders get their serial at once",
     )
     .body(Content::Json("NewTicket"))
     .ok(201, Content::Json("TicketDetail"))
@@ -472,7 +472,8 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
     (
         403,
         "Forbidden",
-        "The caller's role may not do this (forbidden)",
+        "The caller's role may not do this (forbidden); a refused lifecycle step names its rule \
+         first in the message (e.g. `role_not_allowed: ...`)",
     ),
     (
         404,
