@@ -699,6 +699,143 @@ async fn blob_paths_and_hashes_are_checked() -> Result<()> {
     Ok(())
 }
 
+/// Someone uploads a web page (or an SVG with script) whose bytes hash to its
+/// name: the relay keeps it (phones send whatever type they were given), but
+/// never serves it as a page on its own origin, where the dashboard's session
+/// lives. Only photo types are served as themselves; every blob answer says
+/// `nosniff` and carries a sandboxing CSP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_uploaded_page_is_served_as_a_download_never_as_a_page() -> Result<()> {
+    let relay = TestRelay::start().await?;
+    // Uploaded the way a phone uploads its photos: hashed, then PUT at sync.
+    let phone = relay.device("eng1").await?;
+    let page: &[u8] = b"<!doctype html><script>fetch('/api/v1/me')</script>";
+    let svg: &[u8] = b"<svg xmlns='http://www.w3.org/2000/svg' onload='alert(1)'/>";
+    let jpeg: &[u8] = b"\xff\xd8\xff\xe0 a photo of the meter";
+    let blobs = [
+        (
+            phone.add_photo(page, "text/html; charset=utf-8")?,
+            page,
+            None,
+        ),
+        (phone.add_photo(svg, "image/svg+xml")?, svg, None),
+        (
+            phone.add_photo(jpeg, "image/jpeg")?,
+            jpeg,
+            Some("image/jpeg"),
+        ),
+    ];
+    let summary = phone.sync_once().await?;
+    assert_eq!(
+        summary.photos_uploaded, 3,
+        "every type is accepted: {summary:?}"
+    );
+    let token = relay.creds["frontdesk"].device_token.clone();
+    let http = reqwest::Client::new();
+    for (sha, bytes, inline) in &blobs {
+        let r = http
+            .get(format!("{}/api/v1/blobs/{sha}", relay.url))
+            .bearer_auth(&token)
+            .send()
+            .await?;
+        assert_eq!(r.status().as_u16(), 200, "{sha}");
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let (kind, disposition) = (header("content-type"), header("content-disposition"));
+        match inline {
+            Some(t) => {
+                assert_eq!(kind, *t);
+                assert!(!disposition.starts_with("attachment"), "{disposition}");
+            }
+            None => {
+                assert_eq!(kind, "application/octet-stream", "{sha}");
+                assert!(
+                    disposition.starts_with("attachment"),
+                    "{sha}: {disposition:?}"
+                );
+            }
+        }
+        assert_eq!(header("x-content-type-options"), "nosniff", "{sha}");
+        let csp = header("content-security-policy");
+        assert!(
+            csp.contains("sandbox") && csp.contains("default-src 'none'"),
+            "{sha}: {csp:?}"
+        );
+        assert_eq!(
+            r.bytes().await?.as_ref(),
+            *bytes,
+            "the bytes are kept as sent"
+        );
+    }
+    // Refusals from the blob routes carry the same headers.
+    let r = http
+        .get(format!("{}/api/v1/blobs/{}", relay.url, "0".repeat(64)))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(r.status().as_u16(), 404);
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    Ok(())
+}
+
+/// A request body over a route's limit is refused with the relay's JSON 413
+/// (`too_large`), like every other error: a JSON route's body over the
+/// default limit, and a blob PUT over `max_blob_bytes` whether or not its
+/// `X-Blob-Size` owns up to it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_get_the_json_413() -> Result<()> {
+    let relay = TestRelay::start_with(|c| c.max_blob_bytes = 1024).await?;
+    let desk = relay.api("frontdesk").await?;
+    let http = reqwest::Client::new();
+    let json_error = |what: &str, status: u16, text: &str| -> Result<()> {
+        assert_eq!(status, 413, "{what}: {text}");
+        let v: Value = serde_json::from_str(text)
+            .with_context(|| format!("{what}: a JSON body, not {text:?}"))?;
+        assert_eq!(v["error"]["code"], "too_large", "{what}: {v}");
+        assert!(v["error"]["message"].is_string(), "{what}: {v}");
+        Ok(())
+    };
+    // A ticket whose description alone is over axum's 2 MiB default.
+    let big = json!({"kind": "repair", "title": "t", "location": "l", "category": "c",
+                     "description": "x".repeat(2 * 1024 * 1024 + 1)});
+    for path in ["/api/v1/tickets", "/api/v1/login"] {
+        let r = http
+            .post(format!("{}{path}", relay.url))
+            .bearer_auth(&desk.token)
+            .json(&big)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        json_error(path, status, &r.text().await?)?;
+    }
+    // Blob bodies: 4 KiB against a 1 KiB cap, with an honest and a lying size.
+    let sha = "1".repeat(64);
+    for size in ["4096", "1000"] {
+        let r = http
+            .put(format!("{}/api/v1/blobs/{sha}", relay.url))
+            .bearer_auth(&desk.token)
+            .header("x-blob-size", size)
+            .header("x-blob-offset", "0")
+            .body(vec![0u8; 4096])
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        json_error(
+            &format!("blob, X-Blob-Size {size}"),
+            status,
+            &r.text().await?,
+        )?;
+    }
+    let (status, _) = desk.get("/api/v1/me").await?;
+    assert_eq!(status, 200, "the relay serves on");
+    Ok(())
+}
+
 /// Every route of the OpenAPI document, tried by every role: never a 500,
 /// every refusal a JSON error, and the restricted reads refused by name.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -579,3 +579,67 @@ async fn supervisors_resolve_the_review_queue_with_override_and_dismiss() -> Res
     assert!(refused.is_err());
     Ok(())
 }
+
+/// `POST /api/v1/tickets` judges the creation event with the lifecycle's rules
+/// before it writes anything: a manager or a cashier (no `issue` or `record`
+/// row) is refused with a 403 naming the rule, and neither a ticket, nor a
+/// serial, nor a review item is left behind. Roles the table lets create still
+/// can, the engineers' on-site reports included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roles_that_may_not_create_a_kind_are_refused_before_anything_is_stored() -> Result<()> {
+    let relay = TestRelay::start().await?;
+    let manager = relay.api("manager").await?;
+    let cashier = relay.api("cashier").await?;
+    let repair = json!({"kind": "repair", "title": "Refused repair", "location": "B1-101",
+                        "category": "plumbing"});
+    let complaint =
+        json!({"kind": "complaint", "title": "Refused complaint", "location": "B1 lobby"});
+    for (who, api) in [("manager", &manager), ("cashier", &cashier)] {
+        for body in [&repair, &complaint] {
+            let (status, r) = api.post("/api/v1/tickets", body).await?;
+            assert_eq!(status, 403, "{who} {}: {r}", body["kind"]);
+            assert_eq!(r["error"]["code"], "forbidden", "{who}: {r}");
+            let message = r["error"]["message"].as_str().context("message")?;
+            assert!(
+                message.starts_with("role_not_allowed: "),
+                "{who}: the rule is named: {message}"
+            );
+        }
+    }
+    // Nothing stored: no ticket in the register, no serial taken, nothing to review.
+    let (_, list) = manager.get("/api/v1/tickets").await?;
+    let titles: Vec<&str> = list["tickets"]
+        .as_array()
+        .context("tickets")?
+        .iter()
+        .filter_map(|t| t["title"].as_str())
+        .collect();
+    assert!(
+        !titles.iter().any(|t| t.starts_with("Refused")),
+        "{titles:?}"
+    );
+    let (_, ledger) = manager
+        .get(&format!(
+            "/api/v1/reports/serial-continuity?series=RO&year={}",
+            year()
+        ))
+        .await?;
+    assert_eq!(ledger["issued"], 0, "{ledger}");
+    let (_, queue) = manager.get("/api/v1/review-queue").await?;
+    assert_eq!(queue["items"], json!([]), "{queue}");
+    // Roles with an `issue` or `record` row still create, and the ticket is
+    // issued (RO-…) or recorded at once, never stuck in NEW.
+    let repair = json!({"kind": "repair", "title": "Tap dripping", "location": "B1-101",
+                        "category": "plumbing"});
+    let complaint = json!({"kind": "complaint", "title": "Lift noisy", "location": "B1 lobby"});
+    for (who, body, status) in [
+        ("frontdesk", &repair, "ISSUED"),
+        ("engsup", &complaint, "RECORDED"),
+        ("eng1", &repair, "ISSUED"),
+    ] {
+        let (code, t) = relay.api(who).await?.post("/api/v1/tickets", body).await?;
+        assert_eq!(code, 201, "{who}: {t}");
+        assert_eq!(t["status"], status, "{who}: {t}");
+    }
+    Ok(())
+}

@@ -5,7 +5,10 @@ import * as pages from './pages.js';
 import * as reports from './reports.js';
 
 const ALL = ['front_desk', 'supervisor', 'dispatcher', 'engineering_supervisor', 'manager', 'cashier', 'engineer', 'department_staff'];
-const DESK = ['front_desk', 'supervisor', 'dispatcher', 'engineering_supervisor', 'manager'];
+// Who records contacts from the dashboard: the lifecycle's issue/record roles
+// among desk users (a manager neither issues nor records; the form offers each
+// role only the kinds it may create).
+const DESK = ['front_desk', 'supervisor', 'dispatcher', 'engineering_supervisor'];
 const REVIEW = ['supervisor', 'engineering_supervisor', 'manager'];
 const SUPER = ['supervisor', 'manager'];
 const REPORTS = ['front_desk', 'supervisor', 'engineering_supervisor', 'manager', 'cashier'];

@@ -13,6 +13,11 @@ export async function lifecycle() {
 }
 
 const ORDER_KINDS = ['repair', 'paid_service'];
+
+/** The kinds the caller's role may create: issue (orders) or record (matters) in the lifecycle table. */
+function creatableKinds(lc) {
+  return lc.kinds.filter((k) => lc.rows.some((r) => (r.action === 'issue' || r.action === 'record') && r.kinds.includes(k) && r.roles.includes(lc.role)));
+}
 const KIND_NAMES = {
   repair: 'Repair 报修', complaint: 'Complaint 投诉', praise: 'Praise 表扬',
   suggestion: 'Suggestion 建议', need: 'Need 需求', paid_service: 'Paid service 有偿服务',
@@ -176,9 +181,15 @@ function householdPicker() {
 
 export async function newContact(main) {
   const lc = await lifecycle();
+  const kinds = creatableKinds(lc);
+  if (!kinds.length) {
+    clear(main, backLink('#/register', 'Register'), h('h1', 'Record a contact 来电登记'),
+      h('p.muted', 'Your role does not record contacts or issue orders.'));
+    return;
+  }
   const err = errorBox();
   const result = h('div#created', { 'aria-live': 'polite' });
-  const kind = select('kind', lc.kinds.map((k) => [k, KIND_NAMES[k] || k]), { value: 'repair' });
+  const kind = select('kind', kinds.map((k) => [k, KIND_NAMES[k] || k]), { value: kinds.includes('repair') ? 'repair' : kinds[0] });
   const hh = householdPicker();
   const title = h('input', { name: 'title', required: true, maxlength: 200, placeholder: 'What the resident reports' });
   const location_ = h('input', { name: 'location', maxlength: 200, placeholder: 'e.g. B1-0101 kitchen, or B2 lobby' });
@@ -449,6 +460,7 @@ export async function households(main) {
 
 export async function household(main, id) {
   const r = await api('/api/v1/households/' + encodeURIComponent(id));
+  const mayRecord = creatableKinds(await lifecycle()).length > 0;
   const pub = r.public;
   const priv = r.private;
   clear(main,
@@ -467,7 +479,7 @@ export async function household(main, id) {
       table(['Serial', 'Kind', 'Status', 'Title', 'Assignee', 'Received'], r.tickets.map((t) =>
         h('tr', h('td', ticketLink(t)), h('td', label(t.kind)), h('td', statusBadge(t.status)), h('td', t.title), h('td', t.assignee || ''), h('td', fmtTime(t.received_at)))),
       { empty: 'No tickets yet.' })),
-    h('p', h('a.button', { href: '#/new' }, 'Record a contact for a household')));
+    mayRecord ? h('p', h('a.button', { href: '#/new' }, 'Record a contact for a household')) : null);
 }
 
 // ------------------------------------------------------------ review queue

@@ -6,22 +6,47 @@
 //! the SHA-256 matches the name, the file is renamed to `DATA/blobs/<sha256>`.
 //! The name is checked to be 64 lowercase hex digits before any path is made,
 //! so no request can name a file outside the blob directory.
+//!
+//! Blobs are served from the dashboard's own origin, so an upload must never
+//! become a page there: only the photo types of [`INLINE`] are served as
+//! themselves; anything else (PDF, HTML, SVG, whatever an uploader claims) is
+//! accepted and kept, but served as `application/octet-stream` with
+//! `Content-Disposition: attachment`. Every blob response says `nosniff` and
+//! carries a sandboxing `Content-Security-Policy`.
 
 use std::io::Write;
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::map_response;
 use axum::response::{IntoResponse, Response};
 use axum::routing::put;
 use axum::{Json, Router};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::api::Authed;
+use crate::api::{Authed, body_refused};
 use crate::error::{AppError, AppResult};
 use crate::state::Relay;
 use crate::store::records;
+
+/// The media types served inline: photos, in the formats phones take them.
+/// Not SVG: it is a document that can carry script.
+pub(crate) const INLINE: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/gif",
+    "image/heic",
+    "image/heif",
+];
+
+/// The policy of every blob response: no script, no plugin, no form, no
+/// same-origin access even if a browser renders the bytes as a document.
+/// Inline styles only, so a browser's own image viewer still lays out.
+pub(crate) const BLOB_CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; sandbox";
 
 pub(crate) fn router(max: u64) -> Router<Relay> {
     Router::new()
@@ -34,6 +59,32 @@ pub(crate) fn router(max: u64) -> Router<Relay> {
                 .unwrap_or(usize::MAX)
                 .saturating_add(1024),
         ))
+        .layer(map_response(harden))
+}
+
+/// Every blob answer, errors included: the browser must take the declared
+/// type as it is, and a rendered blob runs sandboxed with nothing allowed.
+async fn harden(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(BLOB_CSP),
+    );
+    r
+}
+
+/// The type a blob is served as, from the type its uploader declared: one of
+/// [`INLINE`] (parameters and case ignored), or `None` for "download only".
+pub(crate) fn inline_type(declared: &str) -> Option<&'static str> {
+    let essence = declared.split(';').next().unwrap_or_default().trim();
+    INLINE
+        .iter()
+        .copied()
+        .find(|t| t.eq_ignore_ascii_case(essence))
 }
 
 fn checked(sha: &str) -> AppResult<&str> {
@@ -62,17 +113,25 @@ async fn put_blob(
     Authed(p): Authed,
     Path(sha): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> AppResult<Response> {
     let sha = checked(&sha)?.to_owned();
     let size = header_u64(&headers, "x-blob-size")?
         .ok_or_else(|| AppError::BadRequest("X-Blob-Size is required".into()))?;
-    if size > relay.config.max_blob_bytes {
-        return Err(AppError::TooLarge(format!(
+    let too_large = || {
+        AppError::TooLarge(format!(
             "blobs are at most {} bytes",
             relay.config.max_blob_bytes
-        )));
+        ))
+    };
+    if size > relay.config.max_blob_bytes {
+        return Err(too_large());
     }
+    // A body over the route's limit is a 413 like any other, in JSON.
+    let body = body.map_err(|r| match body_refused(r.status(), r.body_text()) {
+        AppError::TooLarge(_) => too_large(),
+        other => other,
+    })?;
     let offset = header_u64(&headers, "x-blob-offset")?.unwrap_or(0);
     let mime = headers
         .get(header::CONTENT_TYPE)
@@ -177,10 +236,45 @@ async fn get_blob(
         .await
         .map_err(|_| AppError::NotFound(format!("no blob {sha}")))?;
     let s = sha.clone();
-    let mime = relay
-        .db
-        .read(move |c| records::blob_mime(c, &s))
-        .await?
-        .unwrap_or_else(|| "application/octet-stream".into());
-    Ok(([(header::CONTENT_TYPE, mime)], bytes).into_response())
+    let declared = relay.db.read(move |c| records::blob_mime(c, &s)).await?;
+    let (mime, disposition) = match declared.as_deref().and_then(inline_type) {
+        Some(t) => (t, "inline".to_owned()),
+        None => (
+            "application/octet-stream",
+            format!("attachment; filename=\"{sha}\""),
+        ),
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inline_type;
+
+    #[test]
+    fn only_photo_types_are_served_inline() {
+        for (declared, served) in [
+            ("image/jpeg", Some("image/jpeg")),
+            ("IMAGE/PNG", Some("image/png")),
+            ("image/webp; q=1", Some("image/webp")),
+            (" image/gif ", Some("image/gif")),
+            ("image/heic", Some("image/heic")),
+            ("text/html", None),
+            ("text/html; charset=utf-8", None),
+            ("image/svg+xml", None),
+            ("application/pdf", None),
+            ("application/xhtml+xml", None),
+            ("image/jpeg, text/html", None),
+            ("", None),
+        ] {
+            assert_eq!(inline_type(declared), served, "{declared:?}");
+        }
+    }
 }

@@ -229,7 +229,7 @@ pub(crate) const OPERATIONS: &[Op] = &[
     )
     .body(Content::Json("Login"))
     .ok(200, Content::Json("Session"))
-    .errors(&[400, 401])
+    .errors(&[400, 401, 413])
     .public(),
     op("/api/v1/me", "get", "auth", "Who the token belongs to")
         .ok(200, Content::Json("Me"))
@@ -256,11 +256,11 @@ pub(crate) const OPERATIONS: &[Op] = &[
         "/api/v1/tickets",
         "post",
         "tickets",
-        "Record a contact (every kind); orders get their serial at once",
+        "Record a contact (the kinds the caller's role may issue or record); orders get their serial at once",
     )
     .body(Content::Json("NewTicket"))
     .ok(201, Content::Json("TicketDetail"))
-    .errors(&[400, 401, 403, 409, 422, 507])
+    .errors(&[400, 401, 403, 409, 413, 422, 507])
     .links(&[GET_TICKET, POST_EVENT]),
     op(
         "/api/v1/tickets/{id}",
@@ -281,7 +281,7 @@ pub(crate) const OPERATIONS: &[Op] = &[
     .params(&[TICKET_ID])
     .body(Content::Json("NewEvent"))
     .ok(200, Content::Json("EventResult"))
-    .errors(&[400, 401, 404, 409, 422, 507]),
+    .errors(&[400, 401, 404, 409, 413, 422, 507]),
     op(
         "/api/v1/review-queue",
         "get",
@@ -412,10 +412,21 @@ pub(crate) const OPERATIONS: &[Op] = &[
     .ok(200, Content::Nothing)
     .ok_headers(&[("X-Blob-Received", "ByteCount")])
     .errors(&[400, 401, 404]),
-    op("/api/v1/blobs/{sha256}", "get", "blobs", "A blob's bytes")
-        .params(&[BLOB])
-        .ok(200, Content::Bytes)
-        .errors(&[400, 401, 404]),
+    op(
+        "/api/v1/blobs/{sha256}",
+        "get",
+        "blobs",
+        "A blob's bytes: photo types (JPEG, PNG, WebP, GIF, HEIC/HEIF) inline, anything else \
+         as an application/octet-stream attachment; always nosniff and a sandboxing CSP",
+    )
+    .params(&[BLOB])
+    .ok(200, Content::Bytes)
+    .ok_headers(&[
+        ("Content-Disposition", "String"),
+        ("X-Content-Type-Options", "String"),
+        ("Content-Security-Policy", "String"),
+    ])
+    .errors(&[400, 401, 404]),
     op(
         "/api/v1/lifecycle",
         "get",
@@ -461,7 +472,8 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
     (
         403,
         "Forbidden",
-        "The caller's role may not do this (forbidden)",
+        "The caller's role may not do this (forbidden); a refused lifecycle step names its rule \
+         first in the message (e.g. `role_not_allowed: ...`)",
     ),
     (
         404,
@@ -477,7 +489,7 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
     (
         413,
         "TooLarge",
-        "The upload is larger than the relay accepts (too_large)",
+        "The upload or request body is larger than the relay accepts (too_large)",
     ),
     (
         422,
