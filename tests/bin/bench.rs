@@ -22,7 +22,8 @@
 //! ```text
 //! cargo build --release -p propsync-server -p propsync-tests --bins
 //! (cd tests/bench && npm ci)
-//! target/release/propsync-bench --devices 1000 --tickets 5 --events 10
+//! target/release/propsync-bench            # the defaults: about five minutes
+//! target/release/propsync-bench --devices 1000 --live-samples 1000   # BENCHMARKS.md's run
 //! ```
 
 #![allow(
@@ -69,8 +70,9 @@ use report::{Figures, Live, Storm};
     about = "The reconnect storm, live latency and cold start, against the JS peer"
 )]
 struct Args {
-    /// Simulated phones (N).
-    #[arg(long, default_value_t = 1000)]
+    /// Simulated phones (N). The defaults run in about five minutes on two
+    /// cores, most of it the JS peer; `BENCHMARKS.md` names the sizes of its run.
+    #[arg(long, default_value_t = 500)]
     devices: usize,
     /// Assigned tickets per phone (T).
     #[arg(long, default_value_t = 5)]
@@ -79,10 +81,11 @@ struct Args {
     #[arg(long, default_value_t = 10)]
     events: usize,
     /// Live-latency samples.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 500)]
     live_samples: usize,
-    /// Tickets stored for the cold start.
-    #[arg(long, default_value_t = 100_000)]
+    /// Tickets stored for the cold start (seeded through the REST API, at a
+    /// few hundred a second).
+    #[arg(long, default_value_t = 20_000)]
     cold_tickets: usize,
     /// Where the table goes.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"))]
@@ -490,7 +493,12 @@ async fn run_target(
 /// after the documents nobody uses have left memory (`documents_loaded` in
 /// `/api/v1/health` back to 0, within a minute); on both, once the RSS has
 /// stopped falling (two readings a second apart within 1 MB, within 30 s).
-async fn idle_rss(server: &Server, target: &Target, progress: &Progress, name: &str) -> Result<u64> {
+async fn idle_rss(
+    server: &Server,
+    target: &Target,
+    progress: &Progress,
+    name: &str,
+) -> Result<u64> {
     let t0 = Instant::now();
     if target.verdicts {
         let client = reqwest::Client::new();

@@ -136,7 +136,10 @@ pub(crate) fn table(f: &Figures) -> String {
             peer.map(|(_, l)| ms(l.max)),
         ),
         (
-            format!("Server RSS with {} devices connected and idle, MB", f.devices),
+            format!(
+                "Server RSS with {} devices connected and idle, MB",
+                f.devices
+            ),
             mb(pl.rss_connected),
             peer.map(|(_, l)| mb(l.rss_connected)),
         ),
