@@ -1,6 +1,7 @@
 //! The REST API's JSON inputs: arbitrary bodies POSTed to every route that
 //! takes one, on a relay in this process (`tower::ServiceExt::oneshot`), as
-//! the manager. Every answer is a JSON error or success, never a 500.
+//! the supervisor (who may record contacts) and, for revocation, the
+//! manager. Every answer is a JSON error or success, never a 500.
 #![no_main]
 
 use std::sync::OnceLock;
@@ -13,7 +14,8 @@ use tower::ServiceExt;
 struct Fixture {
     rt: tokio::runtime::Runtime,
     app: axum::Router,
-    token: String,
+    supervisor: String,
+    manager: String,
     ticket: String,
     _dir: tempfile::TempDir,
 }
@@ -23,31 +25,37 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let dir = tempfile::tempdir().expect("tempdir");
-        let (app, token, ticket) = rt.block_on(async {
+        let (app, supervisor, manager, ticket) = rt.block_on(async {
             let config = server::Config::new(dir.path().join("relay"), "127.0.0.1:0".parse().expect("addr"));
             let relay = server::open(config).await.expect("relay");
             let creds = server::demo::seed(&relay).await.expect("seed").expect("fresh");
             let app = server::app(relay);
-            let login = serde_json::json!({"username": "manager", "password": creds["manager"].password});
-            let r = app
-                .clone()
-                .oneshot(
-                    Request::post("/api/v1/login")
-                        .header("content-type", "application/json")
-                        .body(Body::from(login.to_string()))
-                        .expect("request"),
-                )
-                .await
-                .expect("login");
-            let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.expect("body");
-            let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
-            let token = v["token"].as_str().expect("token").to_owned();
+            let login = |user: &'static str| {
+                let app = app.clone();
+                let body = serde_json::json!({"username": user, "password": creds[user].password});
+                async move {
+                    let r = app
+                        .oneshot(
+                            Request::post("/api/v1/login")
+                                .header("content-type", "application/json")
+                                .body(Body::from(body.to_string()))
+                                .expect("request"),
+                        )
+                        .await
+                        .expect("login");
+                    let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.expect("body");
+                    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+                    v["token"].as_str().expect("token").to_owned()
+                }
+            };
+            let supervisor = login("supervisor").await;
+            let manager = login("manager").await;
             let r = app
                 .clone()
                 .oneshot(
                     Request::post("/api/v1/tickets")
                         .header("content-type", "application/json")
-                        .header("authorization", format!("Bearer {token}"))
+                        .header("authorization", format!("Bearer {supervisor}"))
                         .body(Body::from(r#"{"kind":"repair","title":"Tap drips","location":"B1","category":"plumbing"}"#))
                         .expect("request"),
                 )
@@ -55,9 +63,9 @@ fn fixture() -> &'static Fixture {
                 .expect("create");
             let body = axum::body::to_bytes(r.into_body(), 1 << 20).await.expect("body");
             let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
-            (app, token, v["id"].as_str().expect("id").to_owned())
+            (app, supervisor, manager, v["id"].as_str().expect("id").to_owned())
         });
-        Fixture { rt, app, token, ticket, _dir: dir }
+        Fixture { rt, app, supervisor, manager, ticket, _dir: dir }
     })
 }
 
@@ -66,15 +74,15 @@ fuzz_target!(|data: &[u8]| {
     let Some((&route, body)) = data.split_first() else {
         return;
     };
-    let path = match route % 4 {
-        0 => "/api/v1/login".to_owned(),
-        1 => "/api/v1/tickets".to_owned(),
-        2 => format!("/api/v1/tickets/{}/events", f.ticket),
-        _ => "/api/v1/devices/eng9-phone/revoke".to_owned(),
+    let (path, token) = match route % 4 {
+        0 => ("/api/v1/login".to_owned(), &f.supervisor),
+        1 => ("/api/v1/tickets".to_owned(), &f.supervisor),
+        2 => (format!("/api/v1/tickets/{}/events", f.ticket), &f.supervisor),
+        _ => ("/api/v1/devices/eng9-phone/revoke".to_owned(), &f.manager),
     };
     let request = Request::post(path.as_str())
         .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {}", f.token))
+        .header("authorization", format!("Bearer {token}"))
         .body(Body::from(body.to_vec()))
         .expect("request");
     let status = f.rt.block_on(async {
