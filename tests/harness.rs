@@ -569,3 +569,56 @@ impl RawPeer {
             .collect()
     }
 }
+
+/// A repair recorded by the front desk and assigned to eng1, fetched by
+/// eng1's phone over a bare peer: the start of the protocol-level tests.
+pub struct FetchedRepair {
+    pub relay: TestRelay,
+    pub id: String,
+    pub doc_id: server::schema::DocId,
+    pub peer: RawPeer,
+    pub doc: automerge::Automerge,
+    pub state: automerge::sync::State,
+}
+
+impl FetchedRepair {
+    /// Records "`title`" at `location` on `relay`, assigns it to eng1 and syncs it to a bare peer.
+    pub async fn on(relay: TestRelay, title: &str, location: &str) -> Result<Self> {
+        let desk = relay.api("frontdesk").await?;
+        let (status, t) = desk
+            .post(
+                "/api/v1/tickets",
+                &serde_json::json!({"kind": "repair", "title": title, "location": location, "category": "general"}),
+            )
+            .await?;
+        anyhow::ensure!(status == 201, "{t}");
+        let id = t["id"].as_str().context("id")?.to_owned();
+        let outcome = desk
+            .act(&id, "assign", serde_json::json!({"assignee": "eng1"}))
+            .await?;
+        anyhow::ensure!(outcome == "accepted", "assigning: {outcome}");
+        let doc_id: server::schema::DocId = id.parse()?;
+        let mut peer = RawPeer::connect(&relay.url, &relay.creds["eng1"].device_token).await?;
+        let mut doc = automerge::Automerge::new();
+        let mut state = automerge::sync::State::new();
+        let fetched = peer
+            .sync_until(
+                doc_id,
+                &mut doc,
+                &mut state,
+                true,
+                Duration::from_secs(10),
+                |d| server::schema::doc::read_ticket(d, None).is_ok_and(|t| t.events.len() == 2),
+            )
+            .await?;
+        anyhow::ensure!(fetched, "eng1 fetches its ticket");
+        Ok(Self {
+            relay,
+            id,
+            doc_id,
+            peer,
+            doc,
+            state,
+        })
+    }
+}

@@ -17,43 +17,11 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(10);
 
-struct Setup {
-    relay: TestRelay,
-    id: String,
-    doc_id: DocId,
-    peer: RawPeer,
-    doc: Automerge,
-    state: State,
-}
+type Setup = harness::FetchedRepair;
 
 /// A repair assigned to eng1, fetched by eng1's phone over a bare peer.
 async fn setup() -> Result<Setup> {
-    let relay = TestRelay::start().await?;
-    let desk = relay.api("frontdesk").await?;
-    let (status, t) = desk
-        .post("/api/v1/tickets", &json!({"kind": "repair", "title": "Door lock jammed", "location": "B2-301", "category": "locks"}))
-        .await?;
-    ensure!(status == 201, "{t}");
-    let id = t["id"].as_str().context("id")?.to_owned();
-    ensure!(desk.act(&id, "assign", json!({"assignee": "eng1"})).await? == "accepted");
-    let doc_id: DocId = id.parse()?;
-    let mut peer = RawPeer::connect(&relay.url, &relay.creds["eng1"].device_token).await?;
-    let mut doc = Automerge::new();
-    let mut state = State::new();
-    let fetched = peer
-        .sync_until(doc_id, &mut doc, &mut state, true, WAIT, |d| {
-            read_ticket(d, None).is_ok_and(|t| t.events.len() == 2)
-        })
-        .await?;
-    ensure!(fetched, "eng1 fetches its ticket");
-    Ok(Setup {
-        relay,
-        id,
-        doc_id,
-        peer,
-        doc,
-        state,
-    })
+    Setup::on(TestRelay::start().await?, "Door lock jammed", "B2-301").await
 }
 
 fn event(by: &str, device: &str, action: &str, data: EventData) -> Event {

@@ -386,30 +386,19 @@ impl Offline {
     }
 
     async fn new_with(tune: impl FnOnce(&mut harness::server::Config)) -> Result<Self> {
-        let relay = TestRelay::start_with(tune).await?;
-        let desk = relay.api("frontdesk").await?;
-        let (status, t) = desk
-            .post("/api/v1/tickets", &json!({"kind": "repair", "title": "Window stuck", "location": "B1-204", "category": "windows"}))
-            .await?;
-        ensure!(status == 201, "{t}");
-        let id = t["id"].as_str().context("id")?.to_owned();
-        ensure!(desk.act(&id, "assign", json!({"assignee": "eng1"})).await? == "accepted");
-        let doc_id: DocId = id.parse()?;
-        let mut peer = RawPeer::connect(&relay.url, &relay.creds["eng1"].device_token).await?;
-        let mut doc = Automerge::new();
-        let mut state = State::new();
-        ensure!(
-            peer.sync_until(
-                doc_id,
-                &mut doc,
-                &mut state,
-                true,
-                Duration::from_secs(10),
-                |d| { read_ticket(d, None).is_ok_and(|t| t.events.len() == 2) }
-            )
-            .await?,
-            "eng1 fetches its ticket"
-        );
+        let harness::FetchedRepair {
+            relay,
+            id,
+            doc_id,
+            peer,
+            mut doc,
+            state,
+        } = harness::FetchedRepair::on(
+            TestRelay::start_with(tune).await?,
+            "Window stuck",
+            "B1-204",
+        )
+        .await?;
         let mut hold = event("hold");
         hold.data.reason = Some("waiting for a part".into());
         let steps = [event("accept"), event("start"), hold];
