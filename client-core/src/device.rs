@@ -442,6 +442,7 @@ impl Device {
                     .ok_or_else(|| DeviceError::UnknownPhoto(sha.clone()))?;
                 if !t.attachments.iter().any(|a| &a.sha256 == sha) {
                     attachments.push(Attachment {
+                        id: EventId::random(),
                         sha256: sha.clone(),
                         mime: blob.mime,
                         size: blob.size,

@@ -307,6 +307,7 @@ fn read_attachment(v: &Value, path: &dyn Fn() -> String) -> ReadResult<Attachmen
     let m = as_map(v, path)?;
     let size = req(m, "size", path, read_int)?;
     Ok(Attachment {
+        id: req(m, "id", path, read_parsed)?,
         sha256: req(m, "sha256", path, read_str)?,
         mime: req(m, "mime", path, read_str)?,
         size: u64::try_from(size).or_else(|_| bad(format!("{}.size", path()), "negative size"))?,
@@ -383,7 +384,7 @@ pub fn ticket_from_value(root: &Value) -> Result<Ticket, ShapeError> {
         reported,
     };
     let list_base = String::new;
-    Ok(Ticket {
+    let ticket = Ticket {
         header,
         events: list_of(root, "events", &list_base, read_event)?,
         notes: list_of(root, "notes", &list_base, read_note)?,
@@ -392,15 +393,107 @@ pub fn ticket_from_value(root: &Value) -> Result<Ticket, ShapeError> {
             None => ServerSection::default(),
             Some(v) => read_server(v, &|| "server".into())?,
         },
-    })
+    };
+    unique_ids(&ticket)?;
+    Ok(ticket)
 }
 
-/// Reads one event value (for validating what a change adds).
+/// Refuses a ticket in which two entries (events, notes, attachments, on
+/// any branch) share an id: a verdict is keyed by id, so two bodies under
+/// one id would both take it (DESIGN.md §2).
+fn unique_ids(t: &Ticket) -> ReadResult<()> {
+    let mut seen: HashMap<&str, String> = HashMap::new();
+    let entries = (t.events.iter().enumerate())
+        .map(|(i, e)| (e.id.as_str(), format!("events[{i}]")))
+        .chain((t.notes.iter().enumerate()).map(|(i, n)| (n.id.as_str(), format!("notes[{i}]"))))
+        .chain(
+            (t.attachments.iter().enumerate())
+                .map(|(i, a)| (a.id.as_str(), format!("attachments[{i}]"))),
+        );
+    for (id, path) in entries {
+        if let Some(first) = seen.insert(id, path.clone()) {
+            return bad(
+                format!("{path}.id"),
+                format!("id {id} is already used by {first}"),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Which append-only list of a ticket an entry sits in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryList {
+    /// `events`.
+    Events,
+    /// `notes`.
+    Notes,
+    /// `attachments`.
+    Attachments,
+}
+
+impl EntryList {
+    /// Every list, in document order.
+    pub const ALL: [EntryList; 3] = [EntryList::Events, EntryList::Notes, EntryList::Attachments];
+
+    /// The list's key in the ticket's root map.
+    pub fn key(self) -> &'static str {
+        match self {
+            EntryList::Events => "events",
+            EntryList::Notes => "notes",
+            EntryList::Attachments => "attachments",
+        }
+    }
+
+    /// The list of that key, if it is one.
+    pub fn of_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.key() == key)
+    }
+}
+
+/// One entry of a ticket's append-only lists, read on its own (what a
+/// change adds, found by the list element it inserted).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// A lifecycle event.
+    Event(Box<Event>),
+    /// A note.
+    Note(Note),
+    /// An attachment reference.
+    Attachment(Attachment),
+}
+
+impl Entry {
+    /// Its id (one namespace across the three lists).
+    pub fn id(&self) -> &EventId {
+        match self {
+            Entry::Event(e) => &e.id,
+            Entry::Note(n) => &n.id,
+            Entry::Attachment(a) => &a.id,
+        }
+    }
+
+    /// Who it says wrote it, on which device.
+    pub fn author(&self) -> (&crate::UserId, &crate::DeviceId) {
+        match self {
+            Entry::Event(e) => (&e.by, &e.device),
+            Entry::Note(n) => (&n.by, &n.device),
+            Entry::Attachment(a) => (&a.by, &a.device),
+        }
+    }
+}
+
+/// Reads one entry of `list` from its hydrated value.
 ///
 /// # Errors
-/// When it is not an event of this schema.
-pub fn event_from_value(v: &Value, index: usize) -> Result<Event, ShapeError> {
-    read_event(v, &|| format!("events[{index}]"))
+/// When it is not an entry of this schema.
+pub fn entry_from_value(list: EntryList, v: &Value) -> Result<Entry, ShapeError> {
+    let path = || format!("{}[new]", list.key());
+    Ok(match list {
+        EntryList::Events => Entry::Event(Box::new(read_event(v, &path)?)),
+        EntryList::Notes => Entry::Note(read_note(v, &path)?),
+        EntryList::Attachments => Entry::Attachment(read_attachment(v, &path)?),
+    })
 }
 
 /// Reads a public household file.
@@ -682,6 +775,7 @@ pub fn append_attachment(doc: &mut impl Transactable, a: &Attachment) -> Result<
         doc,
         "attachments",
         &map(vec![
+            ("id", s(a.id.as_str())),
             ("sha256", s(a.sha256.as_str())),
             ("mime", s(a.mime.as_str())),
             ("size", Value::from(size)),

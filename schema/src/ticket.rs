@@ -257,6 +257,8 @@ pub struct Note {
 /// A photo or file; the bytes live in the blob store, addressed by SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
+    /// Command id: unique across the ticket's events, notes and attachments.
+    pub id: EventId,
     /// Lowercase hex SHA-256 of the bytes.
     pub sha256: String,
     /// MIME type.

@@ -29,16 +29,17 @@ use schema::doc::{self, read_ticket};
 use schema::inbox::{Access, DocKind, InboxEntry};
 use schema::wire::{self, PeerId};
 use schema::{
-    Action, DeviceId, DocId, Event, Outcome, Policy, Principal, Projection, Role, Serial, Series,
-    Ticket, UserId, VerdictRecord,
+    Action, DeviceId, DocId, Outcome, Policy, Principal, Projection, Role, Serial, Ticket, UserId,
+    VerdictRecord,
 };
 use tokio::sync::{broadcast, mpsc};
 
 use crate::access::{self, DocClass, TicketMeta};
+use crate::batch::{self, Incoming, Ingest, Summary, worst};
 use crate::store::StoreError;
 use crate::store::records::{self, ChangeRow, ReviewRow, TicketRow, VerdictRow};
 use crate::store::storage::{COMPACT_AFTER, DocBatch, Seal, Sealed, SecurityEntry, Storage};
-use crate::validate::{self, HardRule, Layout, Rejection};
+use crate::validate::{self, Rejection};
 
 /// The relay's clock; passed in so tests can move time.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -160,33 +161,6 @@ struct DocState {
     summary: Option<Arc<Summary>>,
 }
 
-/// A ticket as the judge sees it before a batch: the ids already in it, the
-/// official projection, the next verdict seq.
-#[derive(Clone, Debug)]
-struct Summary {
-    heads: Vec<ChangeHash>,
-    event_ids: HashSet<String>,
-    note_ids: HashSet<String>,
-    attachments: usize,
-    official: Projection,
-    had_serial: bool,
-    next_seq: u64,
-}
-
-impl Summary {
-    fn of(t: &Ticket, policy: &Policy, heads: Vec<ChangeHash>) -> Self {
-        Self {
-            heads,
-            event_ids: t.events.iter().map(|e| e.id.as_str().to_owned()).collect(),
-            note_ids: t.notes.iter().map(|n| n.id.as_str().to_owned()).collect(),
-            attachments: t.attachments.len(),
-            official: Projection::official(t, policy),
-            had_serial: t.server.serial.is_some(),
-            next_seq: t.next_seq(),
-        }
-    }
-}
-
 impl DocState {
     /// A document the relay does not have yet (being created).
     fn empty(relay: &ActorId) -> Self {
@@ -209,52 +183,6 @@ struct Slot {
     /// memory: they come back with a fresh sync state when it is loaded
     /// again, so they keep getting its changes live.
     dormant: Mutex<Vec<Peer>>,
-}
-
-/// One incoming change with what the ledger needs.
-#[derive(Clone)]
-struct Incoming {
-    hash: ChangeHash,
-    actor: ActorId,
-    bytes: Vec<u8>,
-    authored_at: DateTime<Utc>,
-}
-
-impl Incoming {
-    fn of(c: &mut Change) -> Self {
-        let ms = c.timestamp();
-        Self {
-            hash: c.hash(),
-            actor: c.actor_id().clone(),
-            bytes: c.bytes().to_vec(),
-            authored_at: DateTime::from_timestamp_millis(ms).unwrap_or_default(),
-        }
-    }
-}
-
-/// A judged event, with the change that carried it.
-struct Judged {
-    event: Event,
-    record: VerdictRecord,
-    change: ChangeHash,
-}
-
-/// What ingesting one batch produced.
-#[derive(Default)]
-struct Ingest {
-    trial: Option<Automerge>,
-    accepted: Vec<Incoming>,
-    rejected: Vec<(Incoming, Rejection)>,
-    judged: Vec<Judged>,
-    new_actors: Vec<ActorId>,
-    official: Option<Projection>,
-    ticket: Option<Ticket>,
-    serial_due: Option<Series>,
-    kind: Option<DocKind>,
-    /// Changes whose dependencies are neither in the document nor in the batch.
-    waiting: Vec<Change>,
-    /// The ticket's summary after the batch (heads to be set once committed).
-    summary: Option<Summary>,
 }
 
 /// What the write job returns.
@@ -311,11 +239,6 @@ fn missing_deps(doc: &Automerge, parked: &[Change]) -> Vec<ChangeHash> {
 
 fn hex_hash(h: &ChangeHash) -> String {
     h.to_string()
-}
-
-/// The worst verdict among a change's events ("accepted" if it carried none).
-fn worst(outcomes: impl Iterator<Item = Outcome>) -> Outcome {
-    outcomes.max().unwrap_or(Outcome::Accepted)
 }
 
 impl Hub {
@@ -876,25 +799,33 @@ impl Hub {
             self.limits.clone(),
             self.store.clone(),
         );
-        let (doc, out) = tokio::task::spawn_blocking(move || {
-            let out = ingest_blocking(
-                &doc,
-                summary.map(Arc::unwrap_or_clone),
-                &author_c,
-                changes,
-                &hub_actors,
-                &relay_actor,
-                &policy,
-                &limits,
-                store.as_ref(),
+        let (doc, mut out) = tokio::task::spawn_blocking(move || {
+            let bindings = |actor: &ActorId| -> Result<Option<(DeviceId, UserId)>, String> {
+                if let Some(b) = hub_actors.lock().ok().and_then(|a| a.get(actor).cloned()) {
+                    return Ok(Some(b));
+                }
+                let found = store
+                    .actor_binding(&actor.to_hex_string())
+                    .map_err(|e| e.to_string())?;
+                if let (Some(b), Ok(mut cache)) = (&found, hub_actors.lock()) {
+                    cache.insert(actor.clone(), b.clone());
+                }
+                Ok(found)
+            };
+            let cx = batch::Context {
+                author: &author_c,
+                relay_actor: &relay_actor,
+                policy: &policy,
+                limits: &limits,
+                bindings: &bindings,
                 now,
-            );
+            };
+            let out = batch::judge_batch(&doc, summary.map(Arc::unwrap_or_clone), changes, &cx);
             (doc, out)
         })
         .await
         .map_err(|_| HubError::Refused("validation was interrupted".into()))?;
         state.doc = doc;
-        let mut out = out?;
         let waiting = std::mem::take(&mut out.waiting);
         let first_rejection = out.rejected.first().map(|(_, r)| r.clone());
         let rejected_hashes: Vec<ChangeHash> = out.rejected.iter().map(|(i, _)| i.hash).collect();
@@ -909,17 +840,7 @@ impl Hub {
         let outcomes: Vec<(ChangeHash, Outcome)> = out
             .accepted
             .iter()
-            .map(|c| {
-                (
-                    c.hash,
-                    worst(
-                        out.judged
-                            .iter()
-                            .filter(|j| j.change == c.hash)
-                            .map(|j| j.record.outcome),
-                    ),
-                )
-            })
+            .map(|c| (c.hash, out.outcome_of(&c.hash)))
             .collect();
         let rejected_n = out.rejected.len();
         let meta = out
@@ -1546,371 +1467,6 @@ fn ticket_meta(t: &Ticket, p: &Projection) -> TicketMeta {
         assignee: p.assignee.clone(),
         engineers: p.engineers().into_iter().cloned().collect(),
     }
-}
-
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the blocking half of `Hub::ingest`, with its context"
-)]
-fn ingest_blocking(
-    doc: &Automerge,
-    mut summary: Option<Summary>,
-    author: &Principal,
-    changes: Vec<Change>,
-    known_actors: &Mutex<HashMap<ActorId, (DeviceId, UserId)>>,
-    relay_actor: &ActorId,
-    policy: &Policy,
-    limits: &validate::Limits,
-    store: &dyn Storage,
-    now: DateTime<Utc>,
-) -> Result<Ingest, HubError> {
-    let (ready, waiting) = validate::applicable(doc, changes);
-    let mut out = Ingest {
-        waiting,
-        ..Ingest::default()
-    };
-    let mut layout = Layout::of(doc);
-    let mut refused: HashSet<ChangeHash> = HashSet::new();
-    let mut valid: Vec<Change> = Vec::new();
-    let mut bound_here: HashSet<ActorId> = HashSet::new();
-    for mut change in ready {
-        let info = Incoming::of(&mut change);
-        let verdict = (|| -> Result<(), Rejection> {
-            if let Some(dep) = change.deps().iter().find(|d| refused.contains(d)) {
-                return Err(Rejection::new(
-                    HardRule::AppendOnly,
-                    format!("it depends on refused change {dep}"),
-                ));
-            }
-            let actor = change.actor_id();
-            if actor == relay_actor {
-                return Err(Rejection::new(
-                    HardRule::ActorNotBound,
-                    "the relay's own actor is not a device's",
-                ));
-            }
-            let cached = known_actors.lock().ok().and_then(|a| a.get(actor).cloned());
-            let binding = match cached {
-                Some(b) => Some(b),
-                None => {
-                    let found = store.actor_binding(&actor.to_hex_string()).map_err(|e| {
-                        Rejection::new(HardRule::Malformed, format!("binding lookup failed: {e}"))
-                    })?;
-                    if let (Some(b), Ok(mut cache)) = (&found, known_actors.lock()) {
-                        cache.insert(actor.clone(), b.clone());
-                    }
-                    found
-                }
-            };
-            match binding {
-                Some((device, _)) if device != author.device => {
-                    return Err(Rejection::new(
-                        HardRule::ActorNotBound,
-                        format!(
-                            "actor {} belongs to device {device}, not {}",
-                            actor.to_hex_string(),
-                            author.device
-                        ),
-                    ));
-                }
-                Some(_) => {}
-                None => {
-                    bound_here.insert(actor.clone());
-                }
-            }
-            validate::check_ops(&change, &mut layout, author.role, limits)
-        })();
-        match verdict {
-            Ok(()) => valid.push(change),
-            Err(r) => {
-                refused.insert(info.hash);
-                out.rejected.push((info, r));
-            }
-        }
-    }
-    out.new_actors = bound_here.into_iter().collect();
-    // Merge into a fork and read it back; refuse what does not read right.
-    loop {
-        if valid.is_empty() {
-            return Ok(out);
-        }
-        let mut trial = doc.fork();
-        let applied = validate::guarded("merging changes", || trial.apply_changes(valid.clone()));
-        match applied {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                for mut c in valid.drain(..) {
-                    out.rejected.push((
-                        Incoming::of(&mut c),
-                        Rejection::new(HardRule::Malformed, format!("automerge refused it: {e}")),
-                    ));
-                }
-                return Ok(out);
-            }
-            Err(r) => {
-                for mut c in valid.drain(..) {
-                    out.rejected.push((Incoming::of(&mut c), r.clone()));
-                }
-                return Ok(out);
-            }
-        }
-        match post_check(doc, &mut summary, &trial, &valid, author, policy, now) {
-            Ok(checked) => {
-                out.accepted = valid.iter_mut().map(Incoming::of).collect();
-                out.judged = checked.judged;
-                out.official = checked.official;
-                out.ticket = checked.ticket;
-                out.serial_due = checked.serial_due;
-                out.kind = checked.kind;
-                out.summary = checked.summary;
-                out.trial = Some(trial);
-                return Ok(out);
-            }
-            Err((bad, r)) => {
-                // Refuse the offending change and everything after it that depends on it.
-                refused.insert(bad);
-                let mut keep = Vec::new();
-                for mut c in valid.drain(..) {
-                    if c.hash() == bad || c.deps().iter().any(|d| refused.contains(d)) {
-                        refused.insert(c.hash());
-                        out.rejected.push((Incoming::of(&mut c), r.clone()));
-                    } else {
-                        keep.push(c);
-                    }
-                }
-                valid = keep;
-            }
-        }
-    }
-}
-
-struct Checked {
-    judged: Vec<Judged>,
-    official: Option<Projection>,
-    ticket: Option<Ticket>,
-    serial_due: Option<Series>,
-    kind: Option<DocKind>,
-    summary: Option<Summary>,
-}
-
-/// Reads the fork back at each new change: every new event, note and
-/// attachment must be by the change's author, and the document must read as
-/// its schema. Then judges each new event.
-fn post_check(
-    before: &Automerge,
-    summary: &mut Option<Summary>,
-    trial: &Automerge,
-    valid: &[Change],
-    author: &Principal,
-    policy: &Policy,
-    now: DateTime<Utc>,
-) -> Result<Checked, (ChangeHash, Rejection)> {
-    let kind = doc::doc_kind(trial);
-    let first = valid
-        .first()
-        .map(Change::hash)
-        .unwrap_or_else(|| ChangeHash([0; 32]));
-    match kind {
-        Some(DocKind::Ticket) => {}
-        Some(DocKind::Household) => {
-            doc::read_household(trial)
-                .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?;
-            return Ok(Checked {
-                judged: Vec::new(),
-                official: None,
-                ticket: None,
-                serial_due: None,
-                kind,
-                summary: None,
-            });
-        }
-        Some(DocKind::HouseholdPrivate) => {
-            doc::read_household_private(trial)
-                .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?;
-            return Ok(Checked {
-                judged: Vec::new(),
-                official: None,
-                ticket: None,
-                serial_due: None,
-                kind,
-                summary: None,
-            });
-        }
-        _ => {
-            return Err((
-                first,
-                Rejection::new(HardRule::BadShape, "not a document type devices may write"),
-            ));
-        }
-    }
-    // The ticket before the batch: from the summary kept at the last commit
-    // when the document has not moved since, else read in full.
-    let exists = doc::doc_kind(before).is_some();
-    let before_heads = before.get_heads();
-    let old: Option<Summary> = match summary.take() {
-        Some(s) if exists && s.heads == before_heads => Some(s),
-        _ if exists => {
-            let t = read_ticket(before, None)
-                .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?;
-            Some(Summary::of(&t, policy, before_heads))
-        }
-        _ => None,
-    };
-    let is_new = old.is_none();
-    let (mut seen_events, mut seen_notes, mut seen_attachments, mut official, had_serial, mut seq) =
-        match old {
-            Some(s) => (
-                s.event_ids,
-                s.note_ids,
-                s.attachments,
-                s.official,
-                s.had_serial,
-                s.next_seq,
-            ),
-            None => (
-                HashSet::new(),
-                HashSet::new(),
-                0,
-                Projection::new(
-                    read_ticket(trial, None)
-                        .map(|t| t.header.kind)
-                        .unwrap_or(schema::Kind::Repair),
-                ),
-                false,
-                1,
-            ),
-        };
-    let trial_heads = trial.get_heads();
-    let mut last: Option<(ChangeHash, Ticket)> = None;
-    let mut judged = Vec::new();
-    let mut serial_due = None;
-    for change in valid {
-        let h = change.hash();
-        let bad = |r: Rejection| (h, r);
-        // At the fork's own heads the plain read is the same and cheaper.
-        let at = if trial_heads == [h] {
-            read_ticket(trial, None)
-        } else {
-            read_ticket(trial, Some(&[h]))
-        }
-        .map_err(|e| bad(Rejection::new(HardRule::BadShape, e.to_string())))?;
-        if is_new && at.header.reported.by != author.user {
-            return Err(bad(Rejection::new(
-                HardRule::ForgedAuthor,
-                format!(
-                    "the ticket says it was reported by {}, but {} sent it",
-                    at.header.reported.by, author.user
-                ),
-            )));
-        }
-        let mut ids = HashSet::new();
-        for e in &at.events {
-            if !ids.insert(e.id.as_str()) {
-                return Err(bad(Rejection::new(
-                    HardRule::BadShape,
-                    format!("event id {} appears twice", e.id),
-                )));
-            }
-        }
-        for n in at
-            .notes
-            .iter()
-            .filter(|n| !seen_notes.contains(n.id.as_str()))
-        {
-            if n.by != author.user || n.device != author.device {
-                return Err(bad(Rejection::new(
-                    HardRule::ForgedAuthor,
-                    format!("a note claims to be by {} on {}", n.by, n.device),
-                )));
-            }
-        }
-        for n in &at.notes {
-            if !seen_notes.contains(n.id.as_str()) {
-                seen_notes.insert(n.id.as_str().to_owned());
-            }
-        }
-        for a in at.attachments.iter().skip(seen_attachments) {
-            if a.by != author.user || a.device != author.device {
-                return Err(bad(Rejection::new(
-                    HardRule::ForgedAuthor,
-                    format!("an attachment claims to be by {}", a.by),
-                )));
-            }
-            if !schema::judge::is_sha256_hex(&a.sha256) {
-                return Err(bad(Rejection::new(
-                    HardRule::BadShape,
-                    "an attachment's sha256 is not 64 lowercase hex digits",
-                )));
-            }
-        }
-        seen_attachments = seen_attachments.max(at.attachments.len());
-        let new_events: Vec<Event> = at
-            .events
-            .iter()
-            .filter(|e| !seen_events.contains(e.id.as_str()))
-            .cloned()
-            .collect();
-        for e in &new_events {
-            if e.by != author.user || e.device != author.device {
-                return Err(bad(Rejection::new(
-                    HardRule::ForgedAuthor,
-                    format!(
-                        "an event claims to be by {} on {}, but {} on {} sent it",
-                        e.by, e.device, author.user, author.device
-                    ),
-                )));
-            }
-        }
-        for e in new_events {
-            seen_events.insert(e.id.as_str().to_owned());
-            let seen = Projection::seen_before(&at, author, &e.id, policy);
-            let v = policy.judge(author, &seen, &official, &e);
-            let record = VerdictRecord {
-                seq,
-                outcome: v.outcome,
-                rule: v.rule.name().to_owned(),
-                reason: v.reason,
-                at: now,
-            };
-            seq += 1;
-            official.fold_one(&e, &record, policy);
-            if v.outcome == Outcome::Accepted
-                && e.action() == Some(Action::Issue)
-                && !had_serial
-                && serial_due.is_none()
-            {
-                serial_due = Series::for_kind(at.header.kind);
-            }
-            judged.push(Judged {
-                event: e,
-                record,
-                change: h,
-            });
-        }
-        last = Some((h, at));
-    }
-    let ticket = match last {
-        Some((h, t)) if trial_heads == [h] => t,
-        _ => read_ticket(trial, None)
-            .map_err(|e| (first, Rejection::new(HardRule::BadShape, e.to_string())))?,
-    };
-    let summary = Summary {
-        heads: Vec::new(),
-        event_ids: seen_events,
-        note_ids: seen_notes,
-        attachments: ticket.attachments.len(),
-        official: official.clone(),
-        had_serial,
-        next_seq: seq,
-    };
-    Ok(Checked {
-        judged,
-        official: Some(official),
-        ticket: Some(ticket),
-        serial_due,
-        kind,
-        summary: Some(summary),
-    })
 }
 
 fn sync_msg(relay: &PeerId, peer: &Peer, id: DocId, data: Vec<u8>) -> wire::Message {

@@ -12,6 +12,7 @@ mod access;
 pub mod admin;
 mod api;
 pub mod auth;
+mod batch;
 mod blobs;
 pub mod cli;
 pub mod config;

@@ -17,6 +17,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::{ActorId, Automerge, Change, ChangeHash, ObjType, ROOT, ReadDoc};
 use schema::Role;
+use schema::doc::EntryList;
 
 /// A hard rule, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +36,12 @@ pub(crate) enum HardRule {
     AppendOnly,
     /// Writes a field the author's role may not write.
     FieldNotWritable,
+    /// Adds an event, note or attachment whose id the document already has
+    /// (on any branch).
+    DuplicateId,
+    /// Adds a note or attachment to a ticket taken from its author (an
+    /// engineer transferred away keeps read access only).
+    ReadOnly,
     /// The document does not read as its schema says after the change.
     BadShape,
 }
@@ -50,6 +57,8 @@ impl HardRule {
             HardRule::ServerField => "server_field",
             HardRule::AppendOnly => "append_only",
             HardRule::FieldNotWritable => "field_not_writable",
+            HardRule::DuplicateId => "duplicate_id",
+            HardRule::ReadOnly => "read_only",
             HardRule::BadShape => "bad_shape",
         }
     }
@@ -212,7 +221,7 @@ pub(crate) struct Layout {
     pub(crate) exists: bool,
     /// `ticket`, `household`, `household_private`, `inbox`.
     pub(crate) doc_type: Option<String>,
-    appendable: HashSet<Obj>,
+    appendable: HashMap<Obj, EntryList>,
     text: HashSet<Obj>,
     /// `server` and every object under it.
     server: HashSet<Obj>,
@@ -241,8 +250,9 @@ impl Layout {
         for key in lists {
             if let Ok(Some((automerge::Value::Object(ObjType::List), id))) = doc.get(ROOT, *key)
                 && let Some(o) = obj_of(&id)
+                && let Some(list) = EntryList::of_key(key)
             {
-                l.appendable.insert(o);
+                l.appendable.insert(o, list);
             }
         }
         if let Ok(Some((automerge::Value::Object(_), server))) = doc.get(ROOT, "server") {
@@ -286,7 +296,9 @@ impl Layout {
                         "events" | "notes" | "attachments",
                         automerge::legacy::OpType::Make(ObjType::List),
                     ) => {
-                        self.appendable.insert(id);
+                        if let Some(list) = EntryList::of_key(key) {
+                            self.appendable.insert(id, list);
+                        }
                     }
                     (
                         "description" | "access_notes",
@@ -333,7 +345,17 @@ const TICKET_ROOT_KEYS: &[&str] = &[
 ];
 const HEADER_KEYS: &[&str] = &["title", "location", "household"];
 
-/// Checks one change's size, counters and operations against `layout`.
+/// An entry a change inserted into one of a ticket's append-only lists,
+/// named by the list element (the map object) it created: wherever it sits
+/// in the list and whatever the author's view of the list was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Inserted {
+    pub(crate) list: EntryList,
+    pub(crate) obj: automerge::ObjId,
+}
+
+/// Checks one change's size, counters and operations against `layout`, and
+/// returns the entries it inserts into the append-only lists.
 ///
 /// # Errors
 /// The first hard rule the change breaks.
@@ -342,7 +364,7 @@ pub(crate) fn check_ops(
     layout: &mut Layout,
     role: Role,
     limits: &Limits,
-) -> Result<(), Rejection> {
+) -> Result<Vec<Inserted>, Rejection> {
     if change.raw_bytes().len() > limits.max_change_bytes {
         return Err(Rejection::new(
             HardRule::Oversized,
@@ -379,6 +401,24 @@ pub(crate) fn check_ops(
         .collect();
     let doc_type = layout.doc_type.clone().unwrap_or_default();
     let creating = !layout.exists;
+    let mut inserted = Vec::new();
+    for (i, op) in expanded.operations.iter().enumerate() {
+        if let automerge::legacy::ObjectId::Id(id) = &op.obj
+            && op.insert
+            && let Some(list) = layout.appendable.get(&(id.counter(), id.actor().clone()))
+        {
+            if !matches!(op.action, automerge::legacy::OpType::Make(ObjType::Map)) {
+                return Err(Rejection::new(
+                    HardRule::BadShape,
+                    format!("an entry of `{}` must be a map", list.key()),
+                ));
+            }
+            inserted.push(Inserted {
+                list: *list,
+                obj: automerge::ObjId::Id(start + i as u64, expanded.actor_id.clone(), 0),
+            });
+        }
+    }
     for op in &expanded.operations {
         use automerge::legacy::{Key, ObjectId, OpType};
         if matches!(
@@ -472,7 +512,7 @@ pub(crate) fn check_ops(
                     "only the relay writes `server`",
                 ));
             }
-            Some(obj) if layout.appendable.contains(&obj) => {
+            Some(obj) if layout.appendable.contains_key(&obj) => {
                 if !op.insert || matches!(op.action, OpType::Delete) {
                     return Err(Rejection::new(
                         HardRule::AppendOnly,
@@ -505,7 +545,7 @@ pub(crate) fn check_ops(
             }
         }
     }
-    Ok(())
+    Ok(inserted)
 }
 
 /// Orders `changes` so every change follows its dependencies; drops those

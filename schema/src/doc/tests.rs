@@ -68,6 +68,7 @@ fn a_ticket_round_trips_through_automerge() {
     };
     append_note(&mut doc, &n).unwrap();
     let a = Attachment {
+        id: EventId::random(),
         sha256: "b".repeat(64),
         mime: "image/jpeg".into(),
         size: 12345,
@@ -114,6 +115,43 @@ fn reading_at_heads_sees_the_past() {
         0
     );
     assert_eq!(read_ticket(doc.document(), None).unwrap().events.len(), 1);
+}
+
+#[test]
+fn an_id_used_twice_on_two_branches_is_a_shape_error() {
+    let mut doc = AutoCommit::new();
+    create_ticket(&mut doc, &header()).unwrap();
+    doc.commit();
+    let mut branch = doc.fork();
+    let real = complete_event();
+    append_event(&mut doc, &real).unwrap();
+    // The same id with another body, appended on a branch that never saw the first.
+    let mut forged = real.clone();
+    forged.action = "close".into();
+    append_event(&mut branch, &forged).unwrap();
+    doc.merge(&mut branch).unwrap();
+    let err = read_ticket(doc.document(), None).unwrap_err();
+    assert!(err.problem.contains("already used by events["), "{err}");
+    // Each branch alone reads.
+    assert!(read_ticket(branch.document(), None).is_ok());
+}
+
+#[test]
+fn an_id_is_unique_across_events_notes_and_attachments() {
+    let mut doc = AutoCommit::new();
+    create_ticket(&mut doc, &header()).unwrap();
+    let e = complete_event();
+    append_event(&mut doc, &e).unwrap();
+    let n = Note {
+        id: e.id.clone(),
+        by: user("eng1"),
+        device: staff(Role::Engineer).device,
+        at: t0(),
+        text: "same id as the event".into(),
+    };
+    append_note(&mut doc, &n).unwrap();
+    let err = read_ticket(doc.document(), None).unwrap_err();
+    assert_eq!(err.path, "notes[0].id");
 }
 
 #[test]

@@ -1,6 +1,10 @@
-//! The hard rules on random and mutated Automerge changes against a real
-//! ticket: arbitrary chunks, and a real change (an engineer's `accept`) with
-//! bytes overwritten. Unpacking and checking never panic; automerge panics in
+//! Judging random and mutated Automerge changes against a real ticket as the
+//! relay judges a batch: arbitrary chunks, a real change (an engineer's
+//! `accept`) with bytes overwritten, and changes built on an older version of
+//! a ticket with a history (automerge's `changeAt`), adding an event, note or
+//! attachment that may reuse an id already in the document or claim another
+//! author, then mutated. Unpacking and judging never panic, and a merged batch
+//! always reads as a ticket (no id twice); automerge panics in
 //! the trial merge are caught as the hub catches them (`guarded`), so the
 //! panic hook libfuzzer installs (abort) is replaced by a silent one: only a
 //! panic that escapes the relay's guard is a finding.
@@ -18,6 +22,7 @@ use server::schema::{DeviceId, Event, EventData, EventId, Kind, Role, UserId};
 struct Fixture {
     ticket: Automerge,
     change: Vec<u8>,
+    branches: server::fuzzing::Branches,
 }
 
 fn event(by: &str, device: &str, action: &str) -> Event {
@@ -66,7 +71,11 @@ fn fixture() -> &'static Fixture {
             .expect("a change")
             .raw_bytes()
             .to_vec();
-        Fixture { ticket, change }
+        Fixture {
+            ticket,
+            change,
+            branches: server::fuzzing::Branches::new(),
+        }
     })
 }
 
@@ -76,7 +85,11 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let role = Role::ALL[usize::from(mode >> 4) % Role::ALL.len()];
-    if mode & 1 == 0 {
+    if mode & 3 == 2 {
+        // A change on an older version of a ticket with a history.
+        let change = f.branches.change(rest);
+        f.branches.judge(&change);
+    } else if mode & 1 == 0 {
         // Arbitrary chunks: the next bytes say where to split.
         let mut chunks = Vec::new();
         let mut rest = rest;

@@ -54,7 +54,9 @@ fn change_by(relay: &mut AutoCommit, f: impl FnOnce(&mut AutoCommit)) -> Change 
 
 fn check(relay: &mut AutoCommit, change: &Change, role: Role) -> Result<(), HardRule> {
     let mut layout = Layout::of(relay.document());
-    check_ops(change, &mut layout, role, &Limits::default()).map_err(|r| r.rule)
+    check_ops(change, &mut layout, role, &Limits::default())
+        .map(|_| ())
+        .map_err(|r| r.rule)
 }
 
 fn events_id(d: &AutoCommit) -> automerge::ObjId {
