@@ -309,3 +309,88 @@ async fn a_branch_forgery_with_a_fresh_actor_is_still_refused() -> Result<()> {
     assert_eq!(sync(&mut s).await?.as_deref(), Some("duplicate_id"));
     Ok(())
 }
+
+/// A dashboard user's actor was a hash of the relay's actor (public: it
+/// writes every verdict) and the user name, and was bound at its first use:
+/// a phone could compute it, upload a change with it first, and make every
+/// later dashboard action of that user fail. It is now a keyed MAC under a
+/// secret the relay keeps, bound when the user is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_cannot_take_a_dashboard_users_actor() -> Result<()> {
+    use sha2::Digest;
+    let mut s = setup().await?;
+    // The relay's actor wrote the last change (the verdict of the assignment).
+    let changes = s.doc.get_changes(&[]);
+    let relay_actor = changes.last().context("a change")?.actor_id().clone();
+    // What the supervisor's dashboard actor used to be.
+    let mut h = sha2::Sha256::new();
+    h.update(relay_actor.to_bytes());
+    h.update(b"/web/");
+    h.update(b"supervisor");
+    let guessed = ActorId::from(&h.finalize()[..16]);
+    s.doc.set_actor(guessed);
+    let (by, device) = eng1();
+    let note = Note {
+        id: EventId::random(),
+        by,
+        device,
+        at: chrono::Utc::now(),
+        text: "taking the supervisor's actor".into(),
+    };
+    let mut tx = s.doc.transaction();
+    doc::append_note(&mut tx, &note)?;
+    tx.commit();
+    // Whether the relay takes it or not, the supervisor must still act.
+    let _ = sync(&mut s).await?;
+    let supervisor = s.relay.api("supervisor").await?;
+    let outcome = supervisor
+        .act(
+            &s.id,
+            "cancel",
+            serde_json::json!({"reason": "the resident fixed it"}),
+        )
+        .await?;
+    assert_eq!(outcome, "accepted");
+    // The supervisor's real actor, now in the document, is no phone's either.
+    let mut doc = std::mem::take(&mut s.doc);
+    s.peer
+        .sync_until(s.doc_id, &mut doc, &mut s.state, false, WAIT, |d| {
+            read_ticket(d, None).is_ok_and(|t| t.events.iter().any(|e| e.action == "cancel"))
+        })
+        .await?;
+    s.doc = doc;
+    let t = read_ticket(&s.doc, None)?;
+    let cancel = t
+        .events
+        .iter()
+        .find(|e| e.action == "cancel")
+        .context("the cancel")?;
+    let real = s
+        .doc
+        .get_changes(&[])
+        .into_iter()
+        .rev()
+        .find(|c| {
+            c.decode().operations.iter().any(|op| {
+                op.primitive_value()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    == Some(cancel.id.to_string())
+            })
+        })
+        .context("the supervisor's change")?
+        .actor_id()
+        .clone();
+    s.doc.set_actor(real);
+    let note = Note {
+        id: EventId::random(),
+        by: UserId::new("eng1")?,
+        device: DeviceId::new("eng1-phone")?,
+        at: chrono::Utc::now(),
+        text: "and now the real one".into(),
+    };
+    let mut tx = s.doc.transaction();
+    doc::append_note(&mut tx, &note)?;
+    tx.commit();
+    assert_eq!(sync(&mut s).await?.as_deref(), Some("actor_not_bound"));
+    Ok(())
+}

@@ -467,10 +467,11 @@ export async function household(main, id) {
     backLink('#/households', 'Households'),
     h('h1', 'Household ', pub.unit, h('small.muted', ' building ' + pub.building)),
     h('div.grid2',
-      h('section.card', h('h2', 'Public file'),
-        h('h3', 'Residents'), table(['Name', 'Relation'], pub.residents.map((x) => h('tr', h('td', x.name), h('td', x.relation))), { empty: 'None recorded.' }),
-        h('h3', 'Access notes'), h('p', pub.access_notes || '—'),
-        h('h3', 'Equipment'), table(['Item', 'Notes'], pub.equipment.map((x) => h('tr', h('td', x.name), h('td', x.notes))), { empty: 'None recorded.' })),
+      h('section.card', h('h2', 'Public file'), r.public_visible
+        ? [h('h3', 'Residents'), table(['Name', 'Relation'], pub.residents.map((x) => h('tr', h('td', x.name), h('td', x.relation))), { empty: 'None recorded.' }),
+          h('h3', 'Access notes'), h('p', pub.access_notes || '—'),
+          h('h3', 'Equipment'), table(['Item', 'Notes'], pub.equipment.map((x) => h('tr', h('td', x.name), h('td', x.notes))), { empty: 'None recorded.' })]
+        : h('p.muted', 'Your role does not see the public file (residents, access notes, equipment).')),
       h('section.card', h('h2', 'Private file'), r.private_visible
         ? [h('h3', 'Contacts'), table(['Name', 'Phone'], priv.contacts.map((c) => h('tr', h('td', c.name), h('td', c.phone))), { empty: 'None.' }),
           h('h3', 'Fee arrears'), table(['Item', 'Period', 'Amount'], priv.arrears.map((a) => h('tr', h('td', a.item), h('td', a.period), h('td.num', fen(a.amount)))), { empty: 'No arrears.' })]

@@ -1,13 +1,17 @@
 //! Who may sync what (DESIGN.md §3).
 //!
 //! Front desk, supervisors and managers: every ticket and household file.
-//! Cashiers: paid tickets and private household files. Engineering
+//! Cashiers: paid tickets and private household files (not the public ones:
+//! fees need the unit and the contacts, not access notes and equipment, and
+//! the register's household index names the unit). Engineering
 //! supervisors and dispatchers: every order. Engineers: tickets they are or
 //! were assigned and the public files of those households. Department staff:
 //! matters routed to their department. Everyone: tickets they created and
 //! their own inbox. Anything else is `doc-unavailable`.
 
-use schema::{Department, Kind, Principal, Role, UserId};
+use schema::{Department, Kind, Principal, Projection, Role, UserId};
+
+use crate::store::records::TicketRow;
 
 /// What the relay knows about a document, for access decisions.
 #[derive(Clone, Debug)]
@@ -23,7 +27,7 @@ pub(crate) enum DocClass {
 }
 
 /// The access-relevant facts of a ticket.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TicketMeta {
     pub(crate) kind: Kind,
     pub(crate) paid: bool,
@@ -32,6 +36,26 @@ pub(crate) struct TicketMeta {
     pub(crate) assignee: Option<UserId>,
     /// Everyone ever assigned.
     pub(crate) engineers: Vec<UserId>,
+}
+
+impl TicketMeta {
+    /// The facts as the ticket register holds them.
+    pub(crate) fn of_row(row: &TicketRow) -> Self {
+        let projection: Option<Projection> = serde_json::from_value(row.projection.clone()).ok();
+        TicketMeta {
+            kind: row.kind.parse().unwrap_or(Kind::Repair),
+            paid: row.paid,
+            department: row.department.as_deref().and_then(|d| d.parse().ok()),
+            created_by: row
+                .created_by
+                .parse()
+                .unwrap_or_else(|_| UserId::new("unknown").expect("a valid user id")),
+            assignee: row.assignee.as_deref().and_then(|a| a.parse().ok()),
+            engineers: projection
+                .map(|p| p.engineers().into_iter().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Whether `p` may sync a document of class `c`; `explicit` says whether the
@@ -43,10 +67,7 @@ pub(crate) fn may_sync(p: &Principal, c: &DocClass, explicit: bool) -> bool {
         DocClass::HouseholdPrivate => everything || p.role == Role::Cashier,
         DocClass::Household => {
             everything
-                || matches!(
-                    p.role,
-                    Role::Cashier | Role::EngineeringSupervisor | Role::Dispatcher
-                )
+                || matches!(p.role, Role::EngineeringSupervisor | Role::Dispatcher)
                 || explicit
         }
         DocClass::Ticket(t) => {

@@ -47,11 +47,14 @@ pub async fn create_user(
         last_seen_at: None,
     };
     let now = relay.hub.now();
+    // The user's dashboard actor is theirs from the start: no phone can bind it first.
+    let actor = relay.hub.web_actor(username).to_hex_string();
     relay
         .db
         .write(move |tx| {
             records::insert_user(tx, &user, &hash, now)?;
-            records::insert_device(tx, &web)
+            records::insert_device(tx, &web)?;
+            records::bind_actor(tx, &actor, &web.device_id, &user.username, now)
         })
         .await?;
     let owner = username.clone();

@@ -13,7 +13,7 @@ use schema::doc::{self, read_ticket};
 use schema::ticket::{Channel, Reported, TicketHeader, Urgency};
 use schema::{
     Action, DocId, DocUrl, Event, EventData, EventId, Flag, Kind, Principal, Projection, Role,
-    Rule, Series, UserId,
+    Rule, Series,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -355,23 +355,6 @@ struct TicketQuery {
     limit: Option<u32>,
 }
 
-fn meta_of(row: &records::TicketRow) -> TicketMeta {
-    let projection: Option<Projection> = serde_json::from_value(row.projection.clone()).ok();
-    TicketMeta {
-        kind: row.kind.parse().unwrap_or(Kind::Repair),
-        paid: row.paid,
-        department: row.department.as_deref().and_then(|d| d.parse().ok()),
-        created_by: row
-            .created_by
-            .parse()
-            .unwrap_or_else(|_| UserId::new("unknown").expect("a valid user id")),
-        assignee: row.assignee.as_deref().and_then(|a| a.parse().ok()),
-        engineers: projection
-            .map(|p| p.engineers().into_iter().cloned().collect())
-            .unwrap_or_default(),
-    }
-}
-
 fn row_json(row: &records::TicketRow, now: DateTime<Utc>) -> Value {
     let flags: Vec<&str> = serde_json::from_value::<Projection>(row.projection.clone())
         .map(|p| p.flags(now).into_iter().map(Flag::as_str).collect())
@@ -427,7 +410,7 @@ async fn list_tickets(
     let now = relay.hub.now();
     let tickets: Vec<Value> = rows
         .iter()
-        .filter(|r| access::may_sync(&p, &DocClass::Ticket(meta_of(r)), false))
+        .filter(|r| access::may_sync(&p, &DocClass::Ticket(TicketMeta::of_row(r)), false))
         .map(|r| row_json(r, now))
         .filter(|v| {
             flag.is_none_or(|f| {

@@ -233,23 +233,38 @@ async fn household(
     Path(id): Path<String>,
 ) -> AppResult<Json<Value>> {
     let id = parse_id(&id)?;
-    if !relay.hub.may_sync(&p, id).await? {
+    let index = relay.db.read(move |c| records::household(c, id)).await?;
+    let public = if relay.hub.may_sync(&p, id).await? {
+        let stored = relay
+            .db
+            .read(move |c| records::load_document(c, id))
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("no household {id}")))?;
+        let public = tokio::task::spawn_blocking(move || {
+            load(&stored).and_then(|d| schema::doc::read_household(&d).map_err(|e| e.to_string()))
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+        .map_err(|_| AppError::NotFound(format!("{id} is not a household file")))?;
+        Some(public)
+    } else {
+        None
+    };
+    // Without the public file (a cashier), the household index names the unit.
+    let private_id = match (&public, &index) {
+        (Some(h), _) => h.private.map(|u| u.id()),
+        (None, Some(row)) => row.private_doc,
+        (None, None) => None,
+    };
+    let may_private = match private_id {
+        Some(pid) => relay.hub.may_sync(&p, pid).await?,
+        None => false,
+    };
+    if public.is_none() && !may_private {
         return Err(AppError::NotFound(format!("no household {id}")));
     }
-    let stored = relay
-        .db
-        .read(move |c| records::load_document(c, id))
-        .await?
-        .ok_or_else(|| AppError::NotFound(format!("no household {id}")))?;
-    let public = tokio::task::spawn_blocking(move || {
-        load(&stored).and_then(|d| schema::doc::read_household(&d).map_err(|e| e.to_string()))
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
-    .map_err(|_| AppError::NotFound(format!("{id} is not a household file")))?;
     let mut private = Value::Null;
-    if let Some(pid) = public.private.map(|u| u.id())
-        && relay.hub.may_sync(&p, pid).await?
+    if let Some(pid) = private_id.filter(|_| may_private)
         && let Some(stored) = relay
             .db
             .read(move |c| records::load_document(c, pid))
@@ -291,7 +306,12 @@ async fn household(
     Ok(Json(json!({
         "id": id.to_string(),
         "url": id.url().to_string(),
-        "public": public,
+        "public": match (&public, &index) {
+            (Some(h), _) => serde_json::to_value(h).unwrap_or(Value::Null),
+            (None, Some(row)) => json!({"building": row.building, "unit": row.unit}),
+            (None, None) => Value::Null,
+        },
+        "public_visible": public.is_some(),
         "private": private,
         "private_visible": !private.is_null(),
         "tickets": tickets,

@@ -203,14 +203,20 @@ pub(crate) struct Hub {
     pub(crate) relay_peer: PeerId,
     pub(crate) limits: validate::Limits,
     pub(crate) clock: Clock,
+    /// The secret dashboard users' actors are derived from (kept in the
+    /// database, never in a document).
+    web_key: [u8; 32],
     slots: Mutex<HashMap<DocId, Arc<Slot>>>,
     /// Actor bindings seen so far (a binding never changes once made).
     actors: Arc<Mutex<HashMap<ActorId, (DeviceId, UserId)>>>,
     pub(crate) live: broadcast::Sender<Live>,
     conns: Mutex<HashMap<ConnId, ConnEntry>>,
     next_conn: AtomicU64,
-    /// Tickets whose audience may have changed, for the inbox keeper.
-    inbox_changes: Mutex<Vec<(DocId, Option<TicketMeta>, TicketMeta)>>,
+    /// Tickets whose audience changed since the keeper last ran (each is
+    /// also queued durably in the database by its commit).
+    inbox_changes: Mutex<Vec<DocId>>,
+    /// Held by whoever is writing inboxes: one keeper at a time.
+    inbox_keeper: tokio::sync::Mutex<()>,
     /// Becomes true when the relay shuts down; long-lived streams end on it.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -246,6 +252,7 @@ impl Hub {
         store: Arc<dyn Storage>,
         relay_actor: ActorId,
         relay_peer: PeerId,
+        web_key: [u8; 32],
         clock: Clock,
     ) -> Self {
         let (live, _) = broadcast::channel(1024);
@@ -256,18 +263,36 @@ impl Hub {
             relay_peer,
             limits: validate::Limits::default(),
             clock,
+            web_key,
             slots: Mutex::new(HashMap::new()),
             actors: Arc::new(Mutex::new(HashMap::new())),
             live,
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             inbox_changes: Mutex::new(Vec::new()),
+            inbox_keeper: tokio::sync::Mutex::new(()),
             stopping: tokio::sync::watch::Sender::new(false),
         }
     }
 
     pub(crate) fn now(&self) -> DateTime<Utc> {
         (self.clock)()
+    }
+
+    /// Another hub over `store` with this one's identity, secret and clock
+    /// (a relay restarted on the same data, or one whose storage fails).
+    #[cfg(test)]
+    pub(crate) fn sibling(&self, store: Arc<dyn Storage>) -> Self {
+        let mut hub = Hub::new(
+            store,
+            self.relay_actor.clone(),
+            self.relay_peer.clone(),
+            self.web_key,
+            self.clock.clone(),
+        );
+        hub.policy = self.policy.clone();
+        hub.limits = self.limits.clone();
+        hub
     }
 
     // ------------------------------------------------------------ connections
@@ -853,6 +878,11 @@ impl Hub {
         let status_after = out.official.as_ref().map(|p| p.status.as_str().to_owned());
         let bound = out.new_actors.clone();
         let summary_after = out.summary.take();
+        let old_meta = match &state.class {
+            Some(DocClass::Ticket(m)) => Some(m),
+            _ => None,
+        };
+        let inbox_queue = meta.as_ref().is_some_and(|m| Some(m) != old_meta);
         let committed = self
             .commit(
                 id,
@@ -861,7 +891,7 @@ impl Hub {
                 session,
                 out,
                 persisted_heads,
-                is_new,
+                (is_new, inbox_queue),
                 now,
             )
             .await?;
@@ -886,26 +916,21 @@ impl Hub {
                 s.had_serial |= c.serial.is_some();
                 Arc::new(s)
             });
-            let old_meta = match &state.class {
-                Some(DocClass::Ticket(m)) => Some(m.clone()),
-                _ => None,
-            };
             state.class = match (kind, &meta) {
                 (Some(DocKind::Ticket), Some(m)) => Some(DocClass::Ticket(m.clone())),
                 (Some(DocKind::Household), _) => Some(DocClass::Household),
                 (Some(DocKind::HouseholdPrivate), _) => Some(DocClass::HouseholdPrivate),
                 _ => state.class.take(),
             };
-            if let Some(m) = meta {
+            if meta.is_some() {
                 let _ = self.live.send(Live {
                     doc_id: id.to_string(),
                     status: status_after,
                     serial: c.serial.or(serial_before).map(|s| s.to_string()),
                 });
-                self.inbox_changes
-                    .lock()
-                    .map(|mut q| q.push((id, old_meta, m)))
-                    .ok();
+            }
+            if inbox_queue {
+                self.inbox_changes.lock().map(|mut q| q.push(id)).ok();
             }
         }
         Ok((first_rejection.map(|r| (r, rejected_hashes)), waiting))
@@ -923,7 +948,7 @@ impl Hub {
         session: Option<i64>,
         out: Ingest,
         persisted: Vec<ChangeHash>,
-        is_new: bool,
+        (is_new, inbox_queue): (bool, bool),
         now: DateTime<Utc>,
     ) -> Result<Option<Committed>, HubError> {
         let Ingest {
@@ -1159,6 +1184,8 @@ impl Hub {
             at: now,
             clock: self.clock.clone(),
             seal,
+            inbox_queue,
+            inbox_mirror: None,
         };
         let c = self.store.commit_document(batch).await?;
         Ok(match c.doc.map(|d| d.downcast::<Automerge>()) {
@@ -1180,6 +1207,21 @@ impl Hub {
         &self,
         id: DocId,
         create: Option<DocKind>,
+        f: F,
+    ) -> Result<(), HubError>
+    where
+        F: FnOnce(&mut automerge::transaction::Transaction<'_>) -> Result<(), doc::DocError> + Send,
+    {
+        self.relay_write_with(id, create, None, f).await
+    }
+
+    /// [`Hub::relay_write`] to an inbox, with the inbox mirror's rows for it
+    /// written in the same transaction.
+    async fn relay_write_with<F>(
+        &self,
+        id: DocId,
+        create: Option<DocKind>,
+        inbox_mirror: Option<(UserId, Vec<(DocId, bool)>)>,
         f: F,
     ) -> Result<(), HubError>
     where
@@ -1230,6 +1272,8 @@ impl Hub {
             at: now,
             clock: self.clock.clone(),
             seal: Some(seal),
+            inbox_queue: false,
+            inbox_mirror,
         };
         let committed = self.store.commit_document(batch).await.inspect_err(|_| {
             if is_new {
@@ -1312,71 +1356,149 @@ impl Hub {
         Ok(result?.0.map(|(r, _)| r))
     }
 
-    /// The actor a dashboard user's changes are made with: derived from a
-    /// relay secret, so no device can claim it first.
+    /// The actor a dashboard user's changes are made with.
     pub(crate) fn web_actor(&self, user: &UserId) -> ActorId {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(self.relay_actor.to_bytes());
-        h.update(b"/web/");
-        h.update(user.as_str().as_bytes());
-        ActorId::from(&h.finalize()[..16])
+        web_actor(&self.web_key, user)
     }
 
-    /// Applies pending audience changes to the affected users' inboxes.
+    /// Brings the inboxes of tickets whose audience changed up to date
+    /// (serialised: one keeper at a time, so an older audience never
+    /// overwrites a newer one). A ticket stays queued in the database until
+    /// its inboxes are written, so a failure here is retried, and a crash
+    /// is repaired at the next start ([`Hub::recover_inboxes`]).
     pub(crate) async fn keep_inboxes(&self) {
-        let changes: Vec<_> = self
+        let _keeper = self.inbox_keeper.lock().await;
+        let queued: Vec<DocId> = self
             .inbox_changes
             .lock()
             .map(|mut q| std::mem::take(&mut *q))
             .unwrap_or_default();
-        for (doc_id, old, new) in changes {
-            if let Err(e) = self.update_inboxes(doc_id, old.as_ref(), &new).await {
-                tracing::warn!(doc = %doc_id, error = %e, "inbox update failed");
-            }
-        }
-    }
-
-    async fn audience(&self, m: &TicketMeta) -> Result<BTreeSet<UserId>, HubError> {
-        let (mut users, dept) = access::inbox_audience(m);
-        if let Some(d) = dept {
-            let staff = self.store.users().await?;
-            users.extend(
-                staff
-                    .into_iter()
-                    .filter(|u| u.role == Role::DepartmentStaff && u.department == d)
-                    .map(|u| u.username),
-            );
-        }
-        Ok(users.into_iter().collect())
-    }
-
-    async fn update_inboxes(
-        &self,
-        doc_id: DocId,
-        old: Option<&TicketMeta>,
-        new: &TicketMeta,
-    ) -> Result<(), HubError> {
-        let before = match old {
-            Some(m) => self.audience(m).await?,
-            None => BTreeSet::new(),
-        };
-        let after = self.audience(new).await?;
-        let row = self.store.ticket_row(doc_id).await?;
-        let label = row.as_ref().map_or_else(String::new, |r| {
-            r.serial.clone().unwrap_or_else(|| r.title.clone())
-        });
-        let household = row
-            .as_ref()
-            .and_then(|r| r.household.as_deref())
-            .and_then(|h| h.parse::<schema::DocUrl>().ok());
-        for user in before.union(&after) {
-            let listed = after.contains(user);
-            if listed == before.contains(user) && old.is_some() {
+        let mut seen = HashSet::new();
+        for doc_id in queued {
+            if !seen.insert(doc_id) {
                 continue;
             }
-            let name = user.to_string();
-            let Some(u) = self.store.user(name).await? else {
+            if let Err(e) = self.settle_inboxes(doc_id, None).await {
+                tracing::warn!(doc = %doc_id, error = %e, "inbox update failed; it stays queued");
+            }
+        }
+    }
+
+    /// Start-up and periodic repair: every ticket still queued has its
+    /// inboxes brought up to date. With `audit`, every ticket's audience is
+    /// also checked against what the inboxes list (filling the inbox mirror
+    /// from the inbox documents first on a data directory older than it),
+    /// and each difference repaired and recorded in the security log.
+    /// Returns how many inboxes were written.
+    pub(crate) async fn recover_inboxes(&self, audit: bool) -> Result<usize, HubError> {
+        let mut written = 0;
+        for (doc_id, upto) in self.store.inbox_queued().await? {
+            let _keeper = self.inbox_keeper.lock().await;
+            written += self.settle_inboxes(doc_id, Some(upto)).await?;
+        }
+        if !audit {
+            return Ok(written);
+        }
+        if !self.store.inbox_mirror_ready().await? {
+            self.seed_inbox_mirror().await?;
+        }
+        let staff = self.store.users().await?;
+        let mut listed: HashMap<DocId, BTreeSet<UserId>> = HashMap::new();
+        for (user, doc_id) in self.store.inbox_entries().await? {
+            listed.entry(doc_id).or_default().insert(user);
+        }
+        let mut repaired = 0;
+        for row in self.store.ticket_rows().await? {
+            let want = audience_of(&TicketMeta::of_row(&row), &staff);
+            let have = listed.remove(&row.doc_id).unwrap_or_default();
+            if want != have {
+                // The scan is not under the keeper's lock; the settling
+                // reads everything again under it, so a concurrent update
+                // is never undone.
+                let _keeper = self.inbox_keeper.lock().await;
+                let n = self.settle_inboxes(row.doc_id, None).await?;
+                if n > 0 {
+                    repaired += 1;
+                    written += n;
+                }
+            }
+        }
+        if repaired > 0 {
+            let entry = SecurityEntry {
+                at: self.now(),
+                user: None,
+                device: None,
+                peer: None,
+                kind: "inbox_repaired".into(),
+                detail: format!(
+                    "{repaired} ticket(s) were listed in the wrong inboxes; {written} inbox(es) rewritten"
+                ),
+            };
+            let _ = self.store.log_refusal(entry, None).await;
+        }
+        Ok(written)
+    }
+
+    /// Reads every inbox document into the inbox mirror (a data directory
+    /// written before the mirror existed).
+    async fn seed_inbox_mirror(&self) -> Result<(), HubError> {
+        let mut entries = Vec::new();
+        for u in self.store.users().await? {
+            let Some(stored) = self.store.load_document(u.inbox_doc).await? else {
+                continue;
+            };
+            let user = u.username.clone();
+            let listed = tokio::task::spawn_blocking(move || -> Result<Vec<DocId>, HubError> {
+                let doc = stored.assemble()?;
+                let inbox = doc::read_inbox(&doc).map_err(|e| {
+                    HubError::Store(StoreError::Corrupt(format!("inbox of {user}: {e}")))
+                })?;
+                Ok(inbox
+                    .docs
+                    .iter()
+                    .filter(|(_, e)| e.kind == DocKind::Ticket)
+                    .map(|(url, _)| url.id())
+                    .collect())
+            })
+            .await
+            .map_err(|_| HubError::Refused("reading an inbox was interrupted".into()))??;
+            entries.extend(listed.into_iter().map(|d| (u.username.clone(), d)));
+        }
+        self.store.seed_inbox_mirror(entries).await?;
+        Ok(())
+    }
+
+    /// Makes every inbox list `doc_id` exactly when its user is in the
+    /// ticket's audience (from the register), then marks the queue done up
+    /// to the entry read first. Returns how many inboxes were written.
+    async fn settle_inboxes(&self, doc_id: DocId, upto: Option<i64>) -> Result<usize, HubError> {
+        let upto = match upto {
+            Some(u) => Some(u),
+            None => self.store.inbox_queued_upto(doc_id).await?,
+        };
+        let Some(row) = self.store.ticket_row(doc_id).await? else {
+            if let Some(u) = upto {
+                self.store.inbox_done(doc_id, u).await?;
+            }
+            return Ok(0);
+        };
+        let staff = self.store.users().await?;
+        let want = audience_of(&TicketMeta::of_row(&row), &staff);
+        let have: BTreeSet<UserId> = self
+            .store
+            .inbox_listed_by(doc_id)
+            .await?
+            .into_iter()
+            .collect();
+        let label = row.serial.clone().unwrap_or_else(|| row.title.clone());
+        let household = row
+            .household
+            .as_deref()
+            .and_then(|h| h.parse::<schema::DocUrl>().ok());
+        let mut written = 0;
+        for user in want.symmetric_difference(&have) {
+            let listed = want.contains(user);
+            let Some(u) = staff.iter().find(|u| &u.username == user) else {
                 continue;
             };
             let url = doc_id.url();
@@ -1385,11 +1507,11 @@ impl Hub {
                 access: Access::ReadWrite,
                 label: label.clone(),
             };
-            let hh = household;
-            self.relay_write(u.inbox_doc, None, move |t| {
+            let mirror = Some((user.clone(), vec![(doc_id, listed)]));
+            self.relay_write_with(u.inbox_doc, None, mirror, move |t| {
                 if listed {
                     doc::inbox_put(t, url, &entry)?;
-                    if let Some(h) = hh {
+                    if let Some(h) = household {
                         let e = InboxEntry {
                             kind: DocKind::Household,
                             access: Access::ReadOnly,
@@ -1403,9 +1525,40 @@ impl Hub {
                 }
             })
             .await?;
+            written += 1;
         }
-        Ok(())
+        if let Some(u) = upto {
+            self.store.inbox_done(doc_id, u).await?;
+        }
+        Ok(written)
     }
+}
+
+/// A dashboard user's actor: a keyed MAC of the user name under the relay's
+/// secret, so no device can compute it; it is bound to the user's dashboard
+/// device when the user is created, so no device can take it either.
+pub(crate) fn web_actor(key: &[u8; 32], user: &UserId) -> ActorId {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key)
+        .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
+    mac.update(b"propsync web actor\0");
+    mac.update(user.as_str().as_bytes());
+    ActorId::from(&mac.finalize().into_bytes()[..16])
+}
+
+/// Whose inboxes should list a ticket: its audience by name, and the staff
+/// of the department a matter is routed to.
+fn audience_of(m: &TicketMeta, staff: &[records::User]) -> BTreeSet<UserId> {
+    let (mut users, dept) = access::inbox_audience(m);
+    if let Some(d) = dept {
+        users.extend(
+            staff
+                .iter()
+                .filter(|u| u.role == Role::DepartmentStaff && u.department == d)
+                .map(|u| u.username.clone()),
+        );
+    }
+    users.into_iter().collect()
 }
 
 /// The register row of a ticket.
@@ -1517,3 +1670,6 @@ fn change_rejected(
         data: payload,
     }
 }
+
+#[cfg(test)]
+mod tests;

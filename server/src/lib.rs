@@ -74,6 +74,21 @@ pub async fn serve(
             sweeper.hub.evict_idle(idle).await;
         }
     });
+    let keeper = relay.hub.clone();
+    let inboxes = tokio::spawn(async move {
+        // Inboxes left behind by a crash or a failed write: repaired at
+        // start (with a full audit), then anything still queued every 2 s.
+        let mut audit = true;
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        loop {
+            tick.tick().await;
+            if let Err(e) = keeper.recover_inboxes(audit).await {
+                tracing::warn!(error = %e, "inbox repair failed; retrying");
+                continue;
+            }
+            audit = false;
+        }
+    });
     let hub = relay.hub.clone();
     let stopping = async move {
         shutdown.await;
@@ -90,5 +105,6 @@ pub async fn serve(
     .with_graceful_shutdown(stopping)
     .await;
     sweep.abort();
+    inboxes.abort();
     result
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use automerge::ActorId;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use schema::wire::PeerId;
 use schema::{DeviceId, Principal, UserId};
 
@@ -69,7 +69,15 @@ pub async fn open_with_clock(config: Config, clock: Clock) -> Result<Relay, Stor
             .await?;
     }
     let keys = Keys::new(db.read(records::active_keys).await?);
-    let mut hub = Hub::new(Arc::new(db.clone()), relay_actor, relay_peer, clock);
+    let web_key = web_actor_key(&db).await?;
+    bind_web_actors(&db, &web_key, now).await?;
+    let mut hub = Hub::new(
+        Arc::new(db.clone()),
+        relay_actor,
+        relay_peer,
+        web_key,
+        clock,
+    );
     hub.limits.max_change_bytes = config.max_change_bytes;
     let hub = Arc::new(hub);
     Ok(Relay {
@@ -78,6 +86,54 @@ pub async fn open_with_clock(config: Config, clock: Clock) -> Result<Relay, Stor
         keys,
         config: Arc::new(config),
     })
+}
+
+/// The secret dashboard users' actors are derived from, made on first start.
+async fn web_actor_key(db: &Db) -> Result<[u8; 32], StoreError> {
+    const KEY: &str = "web_actor_key";
+    let hex_key = match db.read(|c| records::meta(c, KEY)).await? {
+        Some(k) => k,
+        None => {
+            let k = hex::encode(rand::random::<[u8; 32]>());
+            let k2 = k.clone();
+            db.write(move |tx| records::set_meta(tx, KEY, &k2)).await?;
+            k
+        }
+    };
+    hex::decode(&hex_key)
+        .ok()
+        .and_then(|b| <[u8; 32]>::try_from(b).ok())
+        .ok_or_else(|| StoreError::Corrupt("the web actor key".into()))
+}
+
+/// Binds every user's dashboard actor to their dashboard device (users made
+/// before actors were bound at creation). An actor already bound to another
+/// device is reported in the security log: that user's dashboard actions
+/// would be refused.
+async fn bind_web_actors(db: &Db, key: &[u8; 32], now: DateTime<Utc>) -> Result<(), StoreError> {
+    let users = db.read(records::users).await?;
+    let key = *key;
+    db.write(move |tx| {
+        for u in &users {
+            let actor = crate::hub::web_actor(&key, &u.username).to_hex_string();
+            let device = crate::admin::web_device(&u.username);
+            if let Err(StoreError::Conflict(detail)) =
+                records::bind_actor(tx, &actor, &device, &u.username, now)
+            {
+                records::log_security(
+                    tx,
+                    now,
+                    Some(u.username.as_str()),
+                    Some(device.as_str()),
+                    None,
+                    "web_actor_taken",
+                    &detail,
+                )?;
+            }
+        }
+        Ok(())
+    })
+    .await
 }
 
 impl Relay {

@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use super::{StoreError, StoreResult};
 
+pub(crate) mod inboxes;
+
 fn time(s: String) -> StoreResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&s)
         .map(|t| t.with_timezone(&Utc))
@@ -1086,6 +1088,26 @@ pub(crate) struct HouseholdRow {
     pub(crate) private_doc: Option<DocId>,
     pub(crate) building: String,
     pub(crate) unit: String,
+}
+
+/// One household by its public file's id.
+pub(crate) fn household(conn: &Connection, id: DocId) -> StoreResult<Option<HouseholdRow>> {
+    let row: Option<(Option<String>, String, String)> = conn
+        .query_row(
+            "SELECT private_doc, building, unit FROM households WHERE doc_id = ?1",
+            [id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    row.map(|(p, building, unit)| {
+        Ok(HouseholdRow {
+            doc_id: id,
+            private_doc: p.map(|p| parse(&p, "doc id")).transpose()?,
+            building,
+            unit,
+        })
+    })
+    .transpose()
 }
 
 /// Households, optionally matching a unit or building prefix.

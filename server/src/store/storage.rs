@@ -62,6 +62,12 @@ pub(crate) struct DocBatch {
     pub(crate) at: DateTime<Utc>,
     /// Time for the serial, read inside the transaction.
     pub(crate) clock: crate::hub::Clock,
+    /// The ticket's audience may have changed: queue its inboxes (durably,
+    /// in this transaction) to be brought up to date.
+    pub(crate) inbox_queue: bool,
+    /// For an inbox document: whose it is and which tickets it now lists
+    /// (`true`) or no longer lists (`false`), kept in the inbox mirror.
+    pub(crate) inbox_mirror: Option<(UserId, Vec<(DocId, bool)>)>,
     /// The document's part; `None` when nothing was merged.
     pub(crate) seal: Option<Seal>,
 }
@@ -96,8 +102,6 @@ pub(crate) trait Storage: Send + Sync + std::fmt::Debug {
     fn explicit_access(&self, doc: DocId, user: UserId) -> Fut<'_, Option<String>>;
     /// Every user.
     fn users(&self) -> Fut<'_, Vec<User>>;
-    /// One user.
-    fn user(&self, name: String) -> Fut<'_, Option<User>>;
     /// A ticket's register row.
     fn ticket_row(&self, doc: DocId) -> Fut<'_, Option<TicketRow>>;
     /// Opens a connection session; notes the device was seen.
@@ -123,7 +127,27 @@ pub(crate) trait Storage: Send + Sync + std::fmt::Debug {
         entry: SecurityEntry,
         review: Option<(ReviewRow, Vec<u8>)>,
     ) -> Fut<'_, ()>;
+    /// Tickets queued for an inbox update, with their newest queue entry.
+    fn inbox_queued(&self) -> Fut<'_, Vec<(DocId, i64)>>;
+    /// The newest queue entry of one ticket, if queued.
+    fn inbox_queued_upto(&self, doc: DocId) -> Fut<'_, Option<i64>>;
+    /// A ticket's inboxes are up to date as of queue entry `upto`.
+    fn inbox_done(&self, doc: DocId, upto: i64) -> Fut<'_, ()>;
+    /// Whose inboxes list a ticket.
+    fn inbox_listed_by(&self, doc: DocId) -> Fut<'_, Vec<UserId>>;
+    /// Every (user, ticket) pair the inboxes list.
+    fn inbox_entries(&self) -> Fut<'_, Vec<(UserId, DocId)>>;
+    /// Fills the inbox mirror from the inbox documents (once, on a data
+    /// directory written before the mirror existed); false if it was there.
+    fn seed_inbox_mirror(&self, entries: Vec<(UserId, DocId)>) -> Fut<'_, bool>;
+    /// Whether the inbox mirror was filled.
+    fn inbox_mirror_ready(&self) -> Fut<'_, bool>;
+    /// Every ticket's register row.
+    fn ticket_rows(&self) -> Fut<'_, Vec<TicketRow>>;
 }
+
+/// The `meta` key saying the inbox mirror was filled from the inbox documents.
+const MIRROR_READY: &str = "inbox_mirror_ready";
 
 /// Over this many bytes of chunks (or the snapshot's size, if larger) a
 /// document is compacted into one snapshot.
@@ -148,6 +172,8 @@ impl Storage for Db {
                 at,
                 clock,
                 seal,
+                inbox_queue,
+                inbox_mirror,
             } = batch;
             if let Some(kind) = create {
                 records::insert_document(tx, id, kind, at)?;
@@ -212,6 +238,12 @@ impl Storage for Db {
             for (event, by, how) in &resolutions {
                 records::resolve_review(tx, id, event, by, how, at)?;
             }
+            if inbox_queue {
+                records::inboxes::queue(tx, id)?;
+            }
+            if let Some((user, entries)) = &inbox_mirror {
+                records::inboxes::set_entries(tx, user, entries)?;
+            }
             Ok(committed)
         }))
     }
@@ -226,10 +258,6 @@ impl Storage for Db {
 
     fn users(&self) -> Fut<'_, Vec<User>> {
         Box::pin(self.read(records::users))
-    }
-
-    fn user(&self, name: String) -> Fut<'_, Option<User>> {
-        Box::pin(self.read(move |c| Ok(records::user(c, &name)?.map(|(u, _)| u))))
     }
 
     fn ticket_row(&self, doc: DocId) -> Fut<'_, Option<TicketRow>> {
@@ -259,6 +287,55 @@ impl Storage for Db {
     ) -> Fut<'_, ()> {
         Box::pin(self.write(move |tx| {
             records::update_session(tx, id, peer.as_deref(), &c, Some((at, &reason)))
+        }))
+    }
+
+    fn inbox_queued(&self) -> Fut<'_, Vec<(DocId, i64)>> {
+        Box::pin(self.read(records::inboxes::queued))
+    }
+
+    fn inbox_queued_upto(&self, doc: DocId) -> Fut<'_, Option<i64>> {
+        Box::pin(self.read(move |c| records::inboxes::queued_upto(c, doc)))
+    }
+
+    fn inbox_done(&self, doc: DocId, upto: i64) -> Fut<'_, ()> {
+        Box::pin(self.write(move |tx| records::inboxes::done(tx, doc, upto)))
+    }
+
+    fn inbox_listed_by(&self, doc: DocId) -> Fut<'_, Vec<UserId>> {
+        Box::pin(self.read(move |c| records::inboxes::listed_by(c, doc)))
+    }
+
+    fn inbox_entries(&self) -> Fut<'_, Vec<(UserId, DocId)>> {
+        Box::pin(self.read(records::inboxes::all_entries))
+    }
+
+    fn seed_inbox_mirror(&self, entries: Vec<(UserId, DocId)>) -> Fut<'_, bool> {
+        Box::pin(self.write(move |tx| {
+            if records::meta(tx, MIRROR_READY)?.is_some() {
+                return Ok(false);
+            }
+            for (user, doc) in &entries {
+                records::inboxes::set_entries(tx, user, &[(*doc, true)])?;
+            }
+            records::set_meta(tx, MIRROR_READY, "1")?;
+            Ok(true)
+        }))
+    }
+
+    fn inbox_mirror_ready(&self) -> Fut<'_, bool> {
+        Box::pin(self.read(|c| Ok(records::meta(c, MIRROR_READY)?.is_some())))
+    }
+
+    fn ticket_rows(&self) -> Fut<'_, Vec<TicketRow>> {
+        Box::pin(self.read(|c| {
+            records::tickets(
+                c,
+                &records::TicketFilter {
+                    limit: u32::MAX,
+                    ..records::TicketFilter::default()
+                },
+            )
         }))
     }
 
