@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use automerge::sync::State;
 use automerge::Automerge;
+use automerge::sync::State;
 use harness::server::schema::doc::{self, read_ticket};
 use harness::server::schema::ticket::Note;
 use harness::server::schema::{DeviceId, DocId, EventId, UserId};

@@ -927,3 +927,77 @@ async fn thousands_of_idle_connections_do_not_stop_anyone_else() -> Result<()> {
     drop(idle);
     Ok(())
 }
+
+/// Automerge trusts a peer's bloom filter: zero bits per entry made the
+/// relay divide by zero when it next answered (a panic that ended the
+/// connection's task without a word, and left the session row open), and
+/// four billion probes would allocate 16 GiB per change. Both are refused
+/// as malformed, logged, and the connection and the document go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bloom_filter_with_impossible_parameters_is_refused() -> Result<()> {
+    use automerge::sync::{BloomFilter, Have};
+    let mut s = setup().await?;
+    for params in [[1_u8, 0, 7], [1, 10, 0xff]] {
+        let mut bytes = params.to_vec();
+        if params[2] == 0xff {
+            // num_probes as a LEB128 near 2^32.
+            bytes = vec![1, 10, 0xff, 0xff, 0xff, 0xff, 0x0f, 0, 0];
+        }
+        let bloom = BloomFilter::try_from(bytes.as_slice()).context("a bloom")?;
+        let msg = SyncMessage {
+            heads: Vec::new(),
+            need: Vec::new(),
+            have: vec![Have {
+                last_sync: Vec::new(),
+                bloom,
+            }],
+            changes: ChunkList::empty(),
+            flags: None,
+            version: MessageVersion::V1,
+        };
+        let before = s.peer.errors().len();
+        s.peer
+            .send(&Message::Sync {
+                sender_id: s.peer.peer_id.clone(),
+                target_id: s.peer.relay_id.clone(),
+                document_id: s.doc_id.into(),
+                data: msg.encode(),
+            })
+            .await?;
+        let mut got = false;
+        while let Some(_m) = s.peer.recv(Duration::from_secs(3)).await {
+            if s.peer.errors().len() > before {
+                got = true;
+                break;
+            }
+        }
+        ensure!(got, "an error answers the bad bloom filter {params:?}");
+        ensure!(!s.peer.closed, "the connection goes on");
+    }
+    // The same connection still syncs the document.
+    let ok = s
+        .peer
+        .sync_until(
+            s.doc_id,
+            &mut Automerge::new(),
+            &mut State::new(),
+            true,
+            WAIT,
+            |d| read_ticket(d, None).is_ok(),
+        )
+        .await?;
+    ensure!(ok, "the connection still syncs");
+    let manager = s.relay.api("manager").await?;
+    let log = harness::eventually("the refusals in the security log", WAIT, || async {
+        let (_, log) = manager.get("/api/v1/security-log").await.ok()?;
+        let n = log["items"]
+            .as_array()?
+            .iter()
+            .filter(|e| e["kind"] == "malformed_sync")
+            .count();
+        (n >= 2).then_some(n)
+    })
+    .await?;
+    assert!(log >= 2);
+    still_serving(&s).await
+}

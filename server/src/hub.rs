@@ -535,34 +535,23 @@ impl Hub {
         if guard.is_none() {
             *guard = self.load(id).await?;
         }
-        let msg = match validate::guarded("decoding a sync message", || SyncMessage::decode(data)) {
-            Ok(Ok(m)) => m,
-            Ok(Err(e)) => {
-                self.security(peer, "malformed_sync", &format!("document {id}: {e}"))
+        let decoded =
+            match validate::guarded("decoding a sync message", || SyncMessage::decode(data)) {
+                Ok(Ok(m)) => validate::sync_message(&m).map(|()| m).map_err(|r| r.reason),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(r) => Err(r.reason),
+            };
+        let msg = match decoded {
+            Ok(m) => m,
+            Err(why) => {
+                self.security(peer, "malformed_sync", &format!("document {id}: {why}"))
                     .await;
                 self.send(
                     peer,
                     error_msg(
                         &self.relay_peer,
                         peer,
-                        &format!("malformed sync message for {id}: {e}"),
-                    ),
-                );
-                return Ok(());
-            }
-            Err(r) => {
-                self.security(
-                    peer,
-                    "malformed_sync",
-                    &format!("document {id}: {}", r.reason),
-                )
-                .await;
-                self.send(
-                    peer,
-                    error_msg(
-                        &self.relay_peer,
-                        peer,
-                        &format!("malformed sync message for {id}"),
+                        &format!("malformed sync message for {id}: {why}"),
                     ),
                 );
                 return Ok(());
@@ -612,7 +601,33 @@ impl Hub {
         // told afterwards, it would see the peer's heads equal to ours, take
         // the message for an echo and never reply, and a phone whose change
         // gets no verdict (a note) would wait for an answer until it stalls.
-        let _ = state.doc.receive_sync_message(&mut pd.sync, msg);
+        let doc = &mut state.doc;
+        let received = validate::guarded("receiving a sync message", || {
+            doc.receive_sync_message(&mut pd.sync, msg)
+        });
+        if !matches!(received, Ok(Ok(()))) {
+            // Nothing was applied (the changes were taken out); the peer's
+            // sync state may be half-updated: start it afresh.
+            pd.sync = SyncState::new();
+            state.peers.insert(peer.conn, pd);
+            *guard = Some(state);
+            drop(guard);
+            self.security(
+                peer,
+                "malformed_sync",
+                &format!("document {id}: automerge refused the message"),
+            )
+            .await;
+            self.send(
+                peer,
+                error_msg(
+                    &self.relay_peer,
+                    peer,
+                    &format!("malformed sync message for {id}"),
+                ),
+            );
+            return Ok(());
+        }
         let mut rejected_any: Option<Rejection> = None;
         let mut rejected_hashes = Vec::new();
         if !chunks.is_empty() && !pd.sync.read_only {
@@ -661,7 +676,7 @@ impl Hub {
                 change_rejected(&self.relay_peer, peer, id, r, &rejected_hashes),
             );
         }
-        if let Some(mut reply) = state.doc.generate_sync_message(&mut pd.sync) {
+        if let Some(mut reply) = generate(&state.doc, &mut pd.sync) {
             // Ask for what the parked changes still miss: automerge's own
             // `need` only lists the peer's heads, never their dependencies.
             // (The encoding wants them sorted.)
@@ -684,7 +699,7 @@ impl Hub {
             if Some(*conn) == except {
                 continue;
             }
-            if let Some(m) = doc.generate_sync_message(&mut pd.sync) {
+            if let Some(m) = generate(doc, &mut pd.sync) {
                 self.send(
                     &pd.peer,
                     sync_msg(&self.relay_peer, &pd.peer, id, m.encode()),
@@ -1619,6 +1634,22 @@ fn ticket_meta(t: &Ticket, p: &Projection) -> TicketMeta {
         created_by: t.header.reported.by.clone(),
         assignee: p.assignee.clone(),
         engineers: p.engineers().into_iter().cloned().collect(),
+    }
+}
+
+/// The next sync message for a peer, under the panic guard: a panic (a
+/// peer's sync state automerge cannot use) starts that peer's state afresh
+/// instead of taking the document's task down.
+fn generate(doc: &Automerge, sync: &mut SyncState) -> Option<SyncMessage> {
+    match validate::guarded("generating a sync message", || {
+        doc.generate_sync_message(sync)
+    }) {
+        Ok(m) => m,
+        Err(r) => {
+            tracing::warn!(reason = %r.reason, "a peer's sync state was reset");
+            *sync = SyncState::new();
+            None
+        }
     }
 }
 

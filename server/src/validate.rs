@@ -88,6 +88,10 @@ pub(crate) struct Limits {
     pub(crate) max_changes_per_message: usize,
     /// Largest op counter or seq accepted: far below 2^32, where automerge panics.
     pub(crate) max_counter: u64,
+    /// Most bytes a whole-document chunk's columns may inflate to.
+    pub(crate) max_document_bytes: u64,
+    /// Most operations a whole-document chunk may hold.
+    pub(crate) max_document_ops: u64,
 }
 
 impl Default for Limits {
@@ -97,6 +101,8 @@ impl Default for Limits {
             max_ops_per_change: 50_000,
             max_changes_per_message: 10_000,
             max_counter: 1 << 31,
+            max_document_bytes: 32 << 20,
+            max_document_ops: 1_000_000,
         }
     }
 }
@@ -184,6 +190,20 @@ pub(crate) fn changes_in<'a>(
                     out.push(change);
                 }
                 0 => {
+                    // Measured before it is loaded: a few kilobytes of
+                    // run-length encoded or deflated columns can claim
+                    // gigabytes or a billion operations.
+                    let caps = document_chunk::Caps {
+                        bytes: limits.max_document_bytes,
+                        changes: limits.max_changes_per_message as u64,
+                        ops: limits.max_document_ops,
+                    };
+                    document_chunk::measure(chunk, caps).map_err(|e| {
+                        Rejection::new(
+                            HardRule::Oversized,
+                            format!("a document chunk is refused: {e}"),
+                        )
+                    })?;
                     let doc =
                         guarded("a document chunk", || Automerge::load(chunk))?.map_err(|e| {
                             Rejection::new(
@@ -191,6 +211,18 @@ pub(crate) fn changes_in<'a>(
                                 format!("a document chunk does not load: {e}"),
                             )
                         })?;
+                    let stats = doc.stats();
+                    if stats.num_ops > limits.max_document_ops
+                        || stats.num_changes > limits.max_changes_per_message as u64
+                    {
+                        return Err(Rejection::new(
+                            HardRule::Oversized,
+                            format!(
+                                "a document chunk holds {} changes and {} operations",
+                                stats.num_changes, stats.num_ops
+                            ),
+                        ));
+                    }
                     out.extend(guarded("a document chunk", || doc.get_changes(&[]))?);
                 }
                 t => {
@@ -583,6 +615,50 @@ pub(crate) fn applicable(doc: &Automerge, changes: Vec<Change>) -> (Vec<Change>,
         }
     }
     (ready, pending.into_values().collect())
+}
+
+mod document_chunk;
+
+/// Most `have` entries, heads or hashes in `need` a sync message may carry.
+const MAX_SYNC_LIST: usize = 4_096;
+
+/// Checks what a sync message carries besides its changes: the lengths of
+/// its lists and the parameters of its bloom filters. Automerge trusts a
+/// bloom filter's parameters: zero bits divides by zero when the relay next
+/// answers (a panic), and four billion probes allocates 16 GiB per change.
+///
+/// # Errors
+/// The first thing out of bounds, as `Malformed`.
+pub(crate) fn sync_message(m: &automerge::sync::Message) -> Result<(), Rejection> {
+    let bad = |why: String| Rejection::new(HardRule::Malformed, why);
+    if m.heads.len() > MAX_SYNC_LIST || m.need.len() > MAX_SYNC_LIST || m.have.len() > 64 {
+        return Err(bad(format!(
+            "a sync message with {} heads, {} needs and {} haves",
+            m.heads.len(),
+            m.need.len(),
+            m.have.len()
+        )));
+    }
+    for have in &m.have {
+        if have.last_sync.len() > MAX_SYNC_LIST {
+            return Err(bad("a have with too many heads".into()));
+        }
+        let bytes = have.bloom.to_bytes();
+        if bytes.is_empty() {
+            continue;
+        }
+        let mut i = document_chunk::Reader::new(&bytes);
+        let (entries, bits, probes) = (i.uleb(), i.uleb(), i.uleb());
+        let (Ok(entries), Ok(bits), Ok(probes)) = (entries, bits, probes) else {
+            return Err(bad("a bloom filter does not decode".into()));
+        };
+        if entries > 0 && (!(1..=64).contains(&bits) || !(1..=32).contains(&probes)) {
+            return Err(bad(format!(
+                "a bloom filter of {entries} entries, {bits} bits each and {probes} probes"
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
