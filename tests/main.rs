@@ -9,6 +9,7 @@ mod edge;
 mod hostile;
 mod interop;
 mod lifecycle;
+mod powercut;
 mod proxy;
 mod relay;
 mod soak;
