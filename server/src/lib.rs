@@ -46,7 +46,7 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 /// The relay's router. Every request passes the per-address rate limit
-/// first ([`limits`](mod@limits)).
+/// first (see `limits.rs`).
 pub fn app(relay: Relay) -> Router {
     let max_blob = relay.config.max_blob_bytes;
     api::router()
