@@ -44,6 +44,9 @@ impl TestRelay {
     }
 
     /// Starts a relay with the demo property and a configuration `tune` adjusts.
+    /// The rate limits and the login lock-out start off (the tests drive many
+    /// clients from one address, as the soak and the bench do); the edge's
+    /// own tests (`edge.rs`) turn them on.
     pub async fn start_with(tune: impl FnOnce(&mut server::Config)) -> Result<Self> {
         let dir = tempfile::Builder::new()
             .prefix("propsync-test-")
@@ -51,6 +54,7 @@ impl TestRelay {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let mut config = server::Config::new(dir.path().join("relay"), addr);
+        config.limits = server::Limits::off();
         tune(&mut config);
         let relay = server::open(config).await?;
         let creds = server::demo::seed(&relay)

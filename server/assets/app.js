@@ -58,7 +58,10 @@ function renderNav() {
     h('button.link', { type: 'button', on: { click: logout } }, 'Log out'));
 }
 
-function logout() {
+async function logout() {
+  // Ends the session on the relay (its cookie and token stop working
+  // everywhere, the live feed included), then here.
+  try { await api('/api/v1/logout', { method: 'POST' }); } catch { /* signed out either way */ }
   session.clear();
   location.hash = '#/login';
 }

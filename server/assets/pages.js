@@ -3,7 +3,7 @@
 
 import {
   api, session, h, clear, fmtTime, fen, label, badge, flagBadges, statusBadge, flash,
-  field, select, table, errorBox, showError, toCsv, download, tokenUrl, backLink,
+  field, select, table, errorBox, showError, toCsv, download, withQuery, backLink,
 } from './util.js';
 
 let lifecycleCache = null;
@@ -116,7 +116,7 @@ export async function register(main) {
   // Live: one event per ticket change; reload the list (coalesced).
   let pending = null;
   let timer = null;
-  const es = new EventSource(tokenUrl('/api/v1/live'));
+  const es = new EventSource('/api/v1/live');
   es.addEventListener('open', () => clear(status, '● Live'));
   es.addEventListener('error', () => clear(status, 'Live updates interrupted; retrying…'));
   const refresh = (id) => {
@@ -237,7 +237,7 @@ export async function newContact(main) {
             t.serial ? h('p.big-serial', { 'data-testid': 'serial' }, t.serial) : h('p', 'Matter recorded (matters have no serial).'),
             h('p', statusBadge(t.status), ' ', t.title),
             h('p', h('a', { href: '#/ticket/' + t.id }, 'Open the ticket'),
-              t.serial ? [' · ', h('a', { href: tokenUrl('/orders/' + t.id + '/print'), target: '_blank' }, 'Print the order (3 copies)')] : null)));
+              t.serial ? [' · ', h('a', { href: withQuery('/orders/' + t.id + '/print'), target: '_blank' }, 'Print the order (3 copies)')] : null)));
           form.reset();
           hh.choose(null);
           sync();
@@ -395,7 +395,7 @@ export async function ticket(main, id) {
     h('div.page-head',
       h('h1', t.serial ? h('span.serial', { 'data-testid': 'serial' }, t.serial) : null, ' ', t.title),
       h('div', flagBadges(t.flags), ' ',
-        ORDER_KINDS.includes(t.kind) ? h('a.button', { href: tokenUrl('/orders/' + t.id + '/print'), target: '_blank' }, 'Print order') : null)),
+        ORDER_KINDS.includes(t.kind) ? h('a.button', { href: withQuery('/orders/' + t.id + '/print'), target: '_blank' }, 'Print order') : null)),
     t.status === 'VOIDED' ? h('p.void-banner', 'VOID 作废 — ', p.end_reason || '') : null,
     h('div.grid2',
       h('section.card', h('h2', 'Details'), h('dl.facts', facts.map(([k, v]) => [h('dt', k), h('dd', v)])),
@@ -425,7 +425,7 @@ export async function ticket(main, id) {
         ? h('ul.notes', t.notes.map((n) => h('li', h('div.small.muted', `${n.by} · ${n.device} · ${fmtTime(n.at)}`), n.text)))
         : h('p.muted', 'No notes.')),
       h('section.card', h('h2', 'Photos'), photos.length
-        ? h('div.photos', photos.map((a) => h('figure', h('img', { src: tokenUrl('/api/v1/blobs/' + a.sha256), alt: a.caption || 'photo', loading: 'lazy' }), h('figcaption', `${a.caption} · ${a.by}`))))
+        ? h('div.photos', photos.map((a) => h('figure', h('img', { src: withQuery('/api/v1/blobs/' + a.sha256), alt: a.caption || 'photo', loading: 'lazy' }), h('figcaption', `${a.caption} · ${a.by}`))))
         : h('p.muted', 'No photos.'))),
     (p.review || []).length ? h('section.card', h('h2', 'Review items'), table(['Event', 'Outcome', 'Rule', 'Reason', 'Resolution'],
       p.review.map((r) => h('tr', h('td', `${r.event.action} by ${r.event.by}`), h('td', r.outcome), h('td', r.rule), h('td', r.reason),

@@ -1,6 +1,6 @@
 // Reports: the list, one report as of a cut-off (tables, charts, CSV).
 
-import { api, h, clear, fmtTime, field, table, errorBox, showError, tokenUrl, backLink, localInput, label } from './util.js';
+import { api, h, clear, fmtTime, field, table, errorBox, showError, withQuery, backLink, localInput, label } from './util.js';
 
 export async function list(main) {
   const r = await api('/api/v1/reports');
@@ -30,7 +30,7 @@ export async function report(main, name) {
       const r = await api('/api/v1/reports/' + encodeURIComponent(name), { query: query() });
       // Pin the figures to the cut-off they were computed at: the CSV is the same report.
       const pinned = { as_of: r.as_of, from: r.from };
-      csv.href = tokenUrl('/api/v1/reports/' + encodeURIComponent(name), { ...pinned, format: 'csv' });
+      csv.href = withQuery('/api/v1/reports/' + encodeURIComponent(name), { ...pinned, format: 'csv' });
       if (!from.value) from.value = localInput(new Date(r.from), true);
       render(out, r);
     } catch (e) { showError(err, e); clear(out); }

@@ -1,4 +1,9 @@
 // Shared helpers: the session, the JSON API, element building, formatting.
+//
+// The session token lives only in the HttpOnly cookie the relay sets at
+// login: page script never sees it and no URL carries it. What is kept here
+// is who is signed in and the session's CSRF token, which every
+// state-changing request sends back in X-CSRF-Token.
 
 const KEY = 'propsync.session';
 
@@ -6,7 +11,10 @@ export const session = {
   get() {
     try { return JSON.parse(sessionStorage.getItem(KEY)) || null; } catch { return null; }
   },
-  set(s) { sessionStorage.setItem(KEY, JSON.stringify(s)); },
+  set(s) {
+    const { token: _token, ...kept } = s; // never stored: the cookie carries it
+    sessionStorage.setItem(KEY, JSON.stringify(kept));
+  },
   clear() { sessionStorage.removeItem(KEY); },
 };
 
@@ -29,11 +37,11 @@ export async function api(path, { method = 'GET', body, query } = {}) {
     if (qs) url += '?' + qs;
   }
   const headers = { Accept: 'application/json' };
-  if (s?.token) headers.Authorization = 'Bearer ' + s.token;
+  if (method !== 'GET' && method !== 'HEAD' && s?.csrf) headers['X-CSRF-Token'] = s.csrf;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   let r;
   try {
-    r = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    r = await fetch(url, { method, headers, credentials: 'same-origin', body: body === undefined ? undefined : JSON.stringify(body) });
   } catch (e) {
     throw new ApiError(0, 'network', 'The relay cannot be reached: ' + e.message);
   }
@@ -50,11 +58,10 @@ export async function api(path, { method = 'GET', body, query } = {}) {
   return data;
 }
 
-/** A URL with the session token in the query (for links, images, EventSource). */
-export function tokenUrl(path, query = {}) {
-  const q = new URLSearchParams(query);
-  q.set('token', session.get()?.token || '');
-  return path + (path.includes('?') ? '&' : '?') + q.toString();
+/** A URL with a query (links, images, EventSource: the session cookie authenticates them). */
+export function withQuery(path, query = {}) {
+  const qs = new URLSearchParams(query).toString();
+  return qs ? path + (path.includes('?') ? '&' : '?') + qs : path;
 }
 
 /** h('tag.class#id', {attrs, on: {click}}, ...children) */

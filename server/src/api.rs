@@ -19,7 +19,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::access::{self, DocClass, TicketMeta};
-use crate::auth::{AuthError, verify_password};
 use crate::error::{AppError, AppResult};
 use crate::state::Relay;
 use crate::store::records::{self, ReviewFilter, TicketFilter};
@@ -27,7 +26,6 @@ use crate::store::records::{self, ReviewFilter, TicketFilter};
 pub(crate) fn router() -> Router<Relay> {
     Router::new()
         .route("/api/v1/health", get(health))
-        .route("/api/v1/login", post(login))
         .route("/api/v1/me", get(me))
         .route("/api/v1/tickets", get(list_tickets).post(create_ticket))
         .route("/api/v1/tickets/{id}", get(get_ticket))
@@ -86,22 +84,18 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Par
     }
 }
 
-/// The caller, from a bearer token or `?token=`.
+/// A dashboard session's caller: a session token from the bearer header or
+/// the session cookie (with its CSRF token on state-changing requests); never
+/// `?token=`, never a device token ([`crate::session`]).
 pub(crate) struct Authed(pub(crate) Principal);
 
 impl FromRequestParts<Relay> for Authed {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, relay: &Relay) -> Result<Self, Self::Rejection> {
-        let query = parts.uri.query().and_then(|q| {
-            q.split('&')
-                .find_map(|kv| kv.strip_prefix("token="))
-                .map(str::to_owned)
-        });
-        let token =
-            crate::ws::token_of(&parts.headers, query.as_deref()).ok_or(AuthError::Missing)?;
-        let (p, _) = relay.authenticate(&token).await?;
-        Ok(Authed(p))
+        crate::session::authenticate(parts, relay, &[crate::auth::SESSION])
+            .await
+            .map(|a| Authed(a.principal))
     }
 }
 
@@ -159,59 +153,10 @@ async fn health(State(relay): State<Relay>) -> Json<Value> {
     }))
 }
 
-#[derive(Deserialize)]
-struct Login {
-    username: String,
-    password: String,
-}
-
-async fn login(State(relay): State<Relay>, Body(body): Body<Login>) -> AppResult<Json<Value>> {
-    if body.username.len() > 64 || body.password.len() > 1024 {
-        return Err(AuthError::BadLogin.into());
-    }
-    let name = body.username.clone();
-    let found = relay.db.read(move |c| records::user(c, &name)).await?;
-    let password = body.password;
-    let (user, ok) = match found {
-        Some((u, hash)) => {
-            let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-                .await
-                .unwrap_or(false);
-            (Some(u), ok)
-        }
-        None => (None, false),
-    };
-    let Some(user) = user.filter(|u| ok && !u.disabled) else {
-        let (at, n) = (relay.hub.now(), body.username.clone());
-        let _ = relay
-            .db
-            .write(move |tx| {
-                records::log_security(
-                    tx,
-                    at,
-                    Some(&n),
-                    None,
-                    None,
-                    "bad_login",
-                    "wrong user name or password",
-                )
-            })
-            .await;
-        return Err(AuthError::BadLogin.into());
-    };
-    let device = crate::admin::web_device(&user.username);
-    let token = relay.issue_token(&user.username, &device, true)?;
-    Ok(Json(json!({
-        "token": token,
-        "user": user.username,
-        "display_name": user.display_name,
-        "role": user.role,
-        "department": user.department,
-        "inbox": user.inbox_doc.url().to_string(),
-    })))
-}
-
-async fn me(State(relay): State<Relay>, Authed(p): Authed) -> AppResult<Json<Value>> {
+async fn me(
+    State(relay): State<Relay>,
+    crate::session::Caller(p): crate::session::Caller,
+) -> AppResult<Json<Value>> {
     let name = p.user.to_string();
     let (user, _) = relay
         .db
@@ -683,6 +628,8 @@ async fn sync_log(
 
 async fn security_log(State(relay): State<Relay>, Authed(p): Authed) -> AppResult<Json<Value>> {
     require(&p, SUPERVISORS, "read the security log")?;
+    // Refusals are written in batches; what is waiting is written first.
+    relay.flush_security_log().await;
     let rows = relay.db.read(|c| records::security_log(c, 1000)).await?;
     Ok(Json(json!({ "items": rows })))
 }

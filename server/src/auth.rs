@@ -32,7 +32,17 @@ pub struct Claims {
     pub nbf: i64,
     /// Expires.
     pub exp: i64,
+    /// A session token's id (its `web_sessions` row, which logout revokes);
+    /// device tokens have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
+
+/// The `kind` of a dashboard session token: the REST API and the dashboard,
+/// never `/sync`.
+pub const SESSION: &str = "session";
+/// The `kind` of a device token: `/sync`, `/api/v1/me` and the blob store.
+pub const DEVICE: &str = "device";
 
 /// Why a token was refused. The message is safe to show to the caller.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +65,9 @@ pub enum AuthError {
     /// Wrong user name or password.
     #[error("wrong user name or password")]
     BadLogin,
+    /// A valid token of the wrong kind for this route.
+    #[error("{0}")]
+    WrongKind(&'static str),
 }
 
 /// The signing keys, newest first; shared by every handler.
@@ -107,6 +120,22 @@ impl Keys {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<String, AuthError> {
+        self.issue_with_id(user, device, kind, now, ttl, None)
+    }
+
+    /// [`Keys::issue`] with a token id (`jti`), for session tokens.
+    ///
+    /// # Errors
+    /// When there is no signing key.
+    pub fn issue_with_id(
+        &self,
+        user: &str,
+        device: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+        jti: Option<&str>,
+    ) -> Result<String, AuthError> {
         let keys = self.inner.read().map_err(|_| AuthError::Invalid)?;
         let key = keys.first().ok_or(AuthError::Invalid)?;
         let claims = Claims {
@@ -116,6 +145,7 @@ impl Keys {
             iat: now.timestamp(),
             nbf: now.timestamp(),
             exp: (now + ttl).timestamp(),
+            jti: jti.map(str::to_owned),
         };
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(key.kid.clone());

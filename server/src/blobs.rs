@@ -2,10 +2,23 @@
 //! (`PUT /api/v1/blobs/{sha256}` with `X-Blob-Size` and `X-Blob-Offset`),
 //! size-capped and hash-checked before they count as received.
 //!
-//! Bytes arrive into `DATA/blobs/<sha256>.part`; when the last byte is in and
-//! the SHA-256 matches the name, the file is renamed to `DATA/blobs/<sha256>`.
-//! The name is checked to be 64 lowercase hex digits before any path is made,
-//! so no request can name a file outside the blob directory.
+//! Bytes arrive into `DATA/blobs/<sha256>.part`, fsynced per piece; when the
+//! last byte is in and the SHA-256 matches the name, the file is renamed to
+//! `DATA/blobs/<sha256>` and the directory is fsynced, so a blob acknowledged
+//! complete survives a power cut. The name is checked to be 64 lowercase hex
+//! digits before any path is made, so no request can name a file outside the
+//! blob directory. A `.part` nobody touched for
+//! [`Config::blob_part_max_age`](crate::Config) is deleted ([`sweep_parts`]).
+//!
+//! Who may read a blob (`GET`, and `HEAD`, which tells whether it exists):
+//! someone who sent its whole bytes (the phone uploads before it syncs the
+//! ticket that names it), or someone who may sync a ticket that references
+//! it (an attachment's `sha256` or an event's `photos`; `blob_refs`, written
+//! with the ticket's register row). Anyone else gets the same 404 as for a
+//! blob that does not exist. Content addressing must not let a hash stand in
+//! for the bytes: an upload of a blob the relay already has counts only once
+//! its bytes are sent and hash to the name. Each device may send at most
+//! [`Config::blob_quota_per_day`](crate::Config) bytes per UTC day (429).
 //!
 //! Blobs are served from the dashboard's own origin, so an upload must never
 //! become a page there: only the photo types of [`INLINE`] are served as
@@ -27,10 +40,11 @@ use axum::{Json, Router};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::api::{Authed, body_refused};
+use crate::api::body_refused;
 use crate::error::{AppError, AppResult};
+use crate::session::Caller;
 use crate::state::Relay;
-use crate::store::records;
+use crate::store::{edges, records};
 
 /// The media types served inline: photos, in the formats phones take them.
 /// Not SVG: it is a document that can carry script.
@@ -110,7 +124,7 @@ fn header_u64(h: &HeaderMap, name: &str) -> AppResult<Option<u64>> {
 
 async fn put_blob(
     State(relay): State<Relay>,
-    Authed(p): Authed,
+    Caller(p): Caller,
     Path(sha): Path<String>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -139,11 +153,44 @@ async fn put_blob(
         .filter(|m| m.len() < 100)
         .unwrap_or("application/octet-stream")
         .to_owned();
+    let now = relay.hub.now();
+    let day = now.format("%Y-%m-%d").to_string();
+    let (s, u, d, dv) = (
+        sha.clone(),
+        p.user.to_string(),
+        day.clone(),
+        p.device.to_string(),
+    );
+    let (uploader, used) = relay
+        .db
+        .read(move |c| {
+            Ok((
+                edges::is_uploader(c, &s, &u)?,
+                edges::blob_usage(c, &dv, &d)?,
+            ))
+        })
+        .await?;
+    let quota = relay.config.blob_quota_per_day;
+    if used.saturating_add(body.len() as u64) > quota {
+        let midnight = (now.date_naive() + chrono::Days::new(1))
+            .and_hms_opt(0, 0, 0)
+            .map_or(now, |t| t.and_utc());
+        return Err(AppError::TooMany {
+            code: "quota_exceeded",
+            message: format!(
+                "this device has sent {used} bytes of photos today; the limit is {quota} bytes a day"
+            ),
+            retry_after: u64::try_from((midnight - now).num_seconds())
+                .unwrap_or(1)
+                .max(1),
+        });
+    }
     let dir = relay.config.blob_dir();
     let (done, part) = (dir.join(&sha), dir.join(format!("{sha}.part")));
     let sha2 = sha.clone();
+    let sent = body.len() as u64;
     let result = tokio::task::spawn_blocking(move || -> AppResult<Result<(u64, bool), u64>> {
-        if done.exists() {
+        if done.exists() && uploader {
             return Ok(Ok((size, true)));
         }
         let have = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
@@ -172,7 +219,14 @@ async fn put_blob(
                 "the bytes do not hash to the blob's name; upload discarded".into(),
             ));
         }
-        std::fs::rename(&part, &done).map_err(|e| io_error(&e))?;
+        if done.exists() {
+            // The same bytes again, from someone who now proved they hold them.
+            std::fs::remove_file(&part).map_err(|e| io_error(&e))?;
+        } else {
+            std::fs::rename(&part, &done).map_err(|e| io_error(&e))?;
+            // The rename is durable only once the directory is.
+            sync_dir(&dir)?;
+        }
         Ok(Ok((received, true)))
     })
     .await
@@ -187,10 +241,17 @@ async fn put_blob(
         )
             .into_response()),
         Ok((received, complete)) => {
-            let (s, m, by, now) = (sha.clone(), mime, p.user.to_string(), relay.hub.now());
+            let (s, m, by, dev) = (sha.clone(), mime, p.user.to_string(), p.device.to_string());
             relay
                 .db
-                .write(move |tx| records::upsert_blob(tx, &s, size, &m, received, complete, &by, now))
+                .write(move |tx| {
+                    records::upsert_blob(tx, &s, size, &m, received, complete, &by, now)?;
+                    edges::add_blob_usage(tx, &dev, &day, sent)?;
+                    if complete {
+                        edges::add_uploader(tx, &s, &by)?;
+                    }
+                    Ok(())
+                })
                 .await?;
             Ok(Json(json!({"sha256": sha, "received": received, "complete": complete})).into_response())
         }
@@ -205,16 +266,49 @@ fn io_error(e: &std::io::Error) -> AppError {
     }
 }
 
+/// Fsyncs a directory, so the names made in it (a rename) are durable.
+fn sync_dir(dir: &std::path::Path) -> AppResult<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(&e))
+}
+
+/// Whether `p` may read blob `sha`: they sent its bytes, or they may sync a
+/// ticket that references it.
+async fn may_read(relay: &Relay, p: &schema::Principal, sha: &str) -> AppResult<bool> {
+    let (s, u) = (sha.to_owned(), p.user.to_string());
+    let (uploader, docs) = relay
+        .db
+        .read(move |c| Ok((edges::is_uploader(c, &s, &u)?, edges::blob_refs(c, &s)?)))
+        .await?;
+    if uploader {
+        return Ok(true);
+    }
+    for doc in docs {
+        if relay.hub.may_sync(p, doc).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 async fn head_blob(
     State(relay): State<Relay>,
-    Authed(_): Authed,
+    Caller(p): Caller,
     Path(sha): Path<String>,
 ) -> AppResult<Response> {
     let sha = checked(&sha)?;
     let dir = relay.config.blob_dir();
-    let received = match std::fs::metadata(dir.join(sha)) {
-        Ok(m) => m.len(),
-        Err(_) => match std::fs::metadata(dir.join(format!("{sha}.part"))) {
+    // The whole blob is reported only to those who may read it; anyone else
+    // sees their own upload's progress (a `.part`), or nothing.
+    let whole = if may_read(&relay, &p, sha).await? {
+        std::fs::metadata(dir.join(sha)).ok()
+    } else {
+        None
+    };
+    let received = match whole {
+        Some(m) => m.len(),
+        None => match std::fs::metadata(dir.join(format!("{sha}.part"))) {
             Ok(m) => m.len(),
             Err(_) => return Ok(StatusCode::NOT_FOUND.into_response()),
         },
@@ -227,10 +321,13 @@ async fn head_blob(
 
 async fn get_blob(
     State(relay): State<Relay>,
-    Authed(_): Authed,
+    Caller(p): Caller,
     Path(sha): Path<String>,
 ) -> AppResult<Response> {
     let sha = checked(&sha)?.to_owned();
+    if !may_read(&relay, &p, &sha).await? {
+        return Err(AppError::NotFound(format!("no blob {sha}")));
+    }
     let path = relay.config.blob_dir().join(&sha);
     let bytes = tokio::fs::read(&path)
         .await
@@ -252,6 +349,32 @@ async fn get_blob(
         bytes,
     )
         .into_response())
+}
+
+/// Deletes unfinished uploads (`*.part`) last written more than `max_age`
+/// ago; returns how many.
+pub(crate) fn sweep_parts(dir: &std::path::Path, max_age: std::time::Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let now = std::time::SystemTime::now();
+    let mut n = 0;
+    for e in entries.flatten() {
+        let path = e.path();
+        if path.extension().is_none_or(|x| x != "part") {
+            continue;
+        }
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > max_age);
+        if old && std::fs::remove_file(&path).is_ok() {
+            n += 1;
+        }
+    }
+    n
 }
 
 #[cfg(test)]

@@ -22,12 +22,53 @@ struct Tuning {
     /// Seconds a document nobody syncs or writes stays in memory.
     #[arg(long, default_value_t = 10)]
     doc_idle_secs: u64,
+    /// Turn every rate limit and the login lock-out off (load tests and
+    /// benchmarks that drive hundreds of phones from one address).
+    #[arg(long)]
+    no_limits: bool,
+    /// Requests per second one client address may make on average (0: no limit).
+    #[arg(long)]
+    rate_per_address: Option<u32>,
+    /// The burst one client address may make at once.
+    #[arg(long)]
+    burst_per_address: Option<u32>,
+    /// Failed logins in a row that lock a user name out (0: never).
+    #[arg(long)]
+    lockout_after: Option<u32>,
+    /// A reverse proxy whose X-Forwarded-For names the client (repeatable).
+    #[arg(long = "trusted-proxy")]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Mark the session cookie Secure (the relay is reached over HTTPS).
+    #[arg(long)]
+    secure_cookies: bool,
+    /// MiB of photos one device may upload per UTC day.
+    #[arg(long)]
+    blob_quota_mib: Option<u64>,
 }
 
 impl Tuning {
     fn config(&self, data: PathBuf, listen: SocketAddr) -> Config {
         let mut c = Config::new(data, listen);
         c.doc_idle = std::time::Duration::from_secs(self.doc_idle_secs.max(1));
+        if self.no_limits {
+            c.limits = crate::Limits::off();
+        }
+        if let Some(n) = self.rate_per_address {
+            c.limits.per_address_per_second = n;
+        }
+        if let Some(n) = self.burst_per_address {
+            c.limits.per_address_burst = n;
+        }
+        if let Some(n) = self.lockout_after {
+            c.limits.lockout_after = n;
+        }
+        c.limits
+            .trusted_proxies
+            .extend(self.trusted_proxies.iter().copied());
+        c.secure_cookies = self.secure_cookies;
+        if let Some(mib) = self.blob_quota_mib {
+            c.blob_quota_per_day = mib.saturating_mul(1024 * 1024);
+        }
         c
     }
 }

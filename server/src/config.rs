@@ -1,6 +1,6 @@
 //! The relay's configuration, read once at start.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use chrono::Duration;
@@ -31,6 +31,82 @@ pub struct Config {
     pub max_db_pages: Option<u32>,
     /// How long a document nobody syncs or writes stays in memory.
     pub doc_idle: std::time::Duration,
+    /// Rate limits and lock-out at the relay's edge.
+    pub limits: Limits,
+    /// How often refusals gathered for the security log are written (one
+    /// transaction for all of them).
+    pub security_log_flush: std::time::Duration,
+    /// Bytes one device may upload to the blob store per UTC day.
+    pub blob_quota_per_day: u64,
+    /// An unfinished upload (`.part`) untouched this long is deleted.
+    pub blob_part_max_age: std::time::Duration,
+    /// How often abandoned uploads are looked for (also once at start-up).
+    pub blob_sweep_every: std::time::Duration,
+    /// Mark the session cookie `Secure` (set when the relay is reached over
+    /// HTTPS, directly or through a TLS-terminating proxy).
+    pub secure_cookies: bool,
+}
+
+/// Rate limits per client address and per user name, and the login lock-out.
+/// A rate of 0 turns that limit off.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Requests (REST and `/sync` upgrades) per second one client address may
+    /// make on average.
+    pub per_address_per_second: u32,
+    /// The burst one client address may make at once.
+    pub per_address_burst: u32,
+    /// Login attempts per minute from one client address.
+    pub logins_per_minute_per_address: u32,
+    /// The burst of login attempts from one client address.
+    pub login_burst_per_address: u32,
+    /// Login attempts per minute for one user name.
+    pub logins_per_minute_per_user: u32,
+    /// The burst of login attempts for one user name.
+    pub login_burst_per_user: u32,
+    /// Failed logins in a row after which a user name is locked out (0: never).
+    pub lockout_after: u32,
+    /// The first lock-out's length; each further one doubles it.
+    pub lockout_base: std::time::Duration,
+    /// The longest lock-out.
+    pub lockout_max: std::time::Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client; any other
+    /// peer's header is ignored.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+impl Default for Limits {
+    /// Production defaults: generous enough for an office of dashboard users
+    /// and a site's phones behind one NAT address, tight enough that one
+    /// address cannot make the relay write or hash without pause.
+    fn default() -> Self {
+        Self {
+            per_address_per_second: 100,
+            per_address_burst: 1_000,
+            logins_per_minute_per_address: 30,
+            login_burst_per_address: 60,
+            logins_per_minute_per_user: 10,
+            login_burst_per_user: 10,
+            lockout_after: 5,
+            lockout_base: std::time::Duration::from_secs(60),
+            lockout_max: std::time::Duration::from_secs(3_600),
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+impl Limits {
+    /// Every rate limit and the lock-out off: for load tests and benchmarks
+    /// that drive hundreds of devices from one address.
+    pub fn off() -> Self {
+        Self {
+            per_address_per_second: 0,
+            logins_per_minute_per_address: 0,
+            logins_per_minute_per_user: 0,
+            lockout_after: 0,
+            ..Self::default()
+        }
+    }
 }
 
 impl Config {
@@ -48,6 +124,12 @@ impl Config {
             max_change_bytes: 256 * 1024,
             max_db_pages: None,
             doc_idle: std::time::Duration::from_secs(10),
+            limits: Limits::default(),
+            security_log_flush: std::time::Duration::from_millis(250),
+            blob_quota_per_day: 1024 * 1024 * 1024,
+            blob_part_max_age: std::time::Duration::from_secs(24 * 3_600),
+            blob_sweep_every: std::time::Duration::from_secs(3_600),
+            secure_cookies: false,
         }
     }
 

@@ -3,11 +3,15 @@
 //!
 //! The pages are plain HTML, JavaScript modules and CSS from `server/assets/`,
 //! compiled into the binary (no build step, no runtime paths); the page
-//! script talks to the JSON API with the session token from `POST
-//! /api/v1/login`. What the JSON API lacked for the pages lives here:
+//! script talks to the JSON API with the HttpOnly session cookie `POST
+//! /api/v1/login` sets (and the session's CSRF token on state-changing
+//! requests, [`crate::session`]): no token is ever in the page's script or
+//! in a URL. What the JSON API lacked for the pages lives here:
 //!
 //! - `GET /api/v1/live`: server-sent events, one per ticket change, from the
-//!   hub's live broadcast (token in `?token=`: `EventSource` sends no headers);
+//!   hub's live broadcast (the cookie authenticates it; the session is
+//!   checked again every [`RECHECK`], so a logout, a revoked device or a
+//!   disabled user ends the stream);
 //! - `GET /api/v1/lifecycle`: the transition table and the value lists, so the
 //!   pages offer only the actions the signed-in role may take;
 //! - `GET /api/v1/households/{id}`: a household file, its private part for the
@@ -36,6 +40,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::api::Authed;
 use crate::error::{AppError, AppResult};
+use crate::session::SessionAuthn;
 use crate::state::Relay;
 use crate::store::records;
 
@@ -143,18 +148,24 @@ pub(crate) fn parse_id(s: &str) -> AppResult<DocId> {
         .map_err(|_| AppError::BadRequest(format!("{s:?} is not a document id")))
 }
 
+/// How often a live stream checks its session again.
+pub(crate) const RECHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// One event per ticket change the caller may see: `event: ticket`, data
 /// `{doc_id, status, serial}`. A reader that falls behind gets `event:
-/// resync` and reloads what it shows.
+/// resync` and reloads what it shows. The stream ends when the session does.
 async fn live(
     State(relay): State<Relay>,
-    Authed(p): Authed,
+    SessionAuthn(a): SessionAuthn,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = relay.hub.live.subscribe();
     let stop = relay.hub.stopping.subscribe();
+    let (p, token) = (a.principal, a.token);
+    let mut recheck = tokio::time::interval(RECHECK);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stream = futures_util::stream::unfold(
-        (rx, stop, relay, p),
-        |(mut rx, mut stop, relay, p)| async move {
+        (rx, stop, relay, p, token, recheck),
+        |(mut rx, mut stop, relay, p, token, mut recheck)| async move {
             loop {
                 if *stop.borrow() {
                     return None;
@@ -162,6 +173,13 @@ async fn live(
                 let next = tokio::select! {
                     r = rx.recv() => r,
                     _ = stop.changed() => return None,
+                    _ = recheck.tick() => {
+                        // Logged out, device revoked, user disabled, token expired.
+                        if relay.authenticate(&token).await.is_err() {
+                            return None;
+                        }
+                        continue;
+                    }
                 };
                 let item = match next {
                     Ok(change) => {
@@ -180,7 +198,7 @@ async fn live(
                     Err(RecvError::Lagged(_)) => SseEvent::default().event("resync").data("lagged"),
                     Err(RecvError::Closed) => return None,
                 };
-                return Some((Ok(item), (rx, stop, relay, p)));
+                return Some((Ok(item), (rx, stop, relay, p, token, recheck)));
             }
         },
     );

@@ -3,7 +3,7 @@
 //! Internal causes are logged, never sent.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -35,6 +35,20 @@ pub enum AppError {
     /// 422: the change was refused by a hard rule.
     #[error("{0}")]
     Refused(String),
+    /// 403 `csrf`: a state-changing request authenticated by the session
+    /// cookie without the session's CSRF token.
+    #[error("this request needs the session's X-CSRF-Token header")]
+    Csrf,
+    /// 429 with `Retry-After`: a rate limit, a lock-out or an upload quota.
+    #[error("{message}")]
+    TooMany {
+        /// `rate_limited`, `locked_out` or `quota_exceeded`.
+        code: &'static str,
+        /// For people.
+        message: String,
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// 507: storage is full; reads still work.
     #[error("the relay's storage is full; try again when space has been freed")]
     StorageFull,
@@ -72,6 +86,9 @@ impl IntoResponse for AppError {
             AppError::Auth(AuthError::BadLogin) => (StatusCode::UNAUTHORIZED, "bad_login"),
             AppError::Auth(AuthError::Expired) => (StatusCode::UNAUTHORIZED, "token_expired"),
             AppError::Auth(AuthError::Revoked) => (StatusCode::UNAUTHORIZED, "revoked"),
+            AppError::Auth(AuthError::WrongKind(_)) => {
+                (StatusCode::UNAUTHORIZED, "wrong_token_kind")
+            }
             AppError::Auth(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             AppError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
@@ -79,16 +96,23 @@ impl IntoResponse for AppError {
             AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             AppError::Refused(_) => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
             AppError::StorageFull => (StatusCode::INSUFFICIENT_STORAGE, "storage_full"),
+            AppError::Csrf => (StatusCode::FORBIDDEN, "csrf"),
+            AppError::TooMany { code, .. } => (StatusCode::TOO_MANY_REQUESTS, *code),
             AppError::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
-        (
+        let mut r = (
             status,
             Json(json!({"error": {"code": code, "message": self.to_string()}})),
         )
-            .into_response()
+            .into_response();
+        if let AppError::TooMany { retry_after, .. } = &self {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
+        r
     }
 }
 

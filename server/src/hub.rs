@@ -1602,6 +1602,8 @@ fn register_row(
         updated_at: now,
         paid: p.paid,
         projection: serde_json::to_value(p).unwrap_or(serde_json::Value::Null),
+        // security-edge: the blobs the ticket references, for `blob_refs` (who may read a photo).
+        blobs: crate::store::edges::ticket_blobs(t),
     }
 }
 

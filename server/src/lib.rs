@@ -20,7 +20,10 @@ mod dashboard;
 pub mod demo;
 pub mod error;
 mod hub;
+mod limits;
 mod reports;
+mod seclog;
+mod session;
 mod state;
 pub mod store;
 mod validate;
@@ -29,7 +32,7 @@ mod ws;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use config::Config;
+pub use config::{Config, Limits};
 pub use hub::Clock;
 pub use schema;
 pub use state::{Relay, open, open_with_clock};
@@ -43,13 +46,19 @@ use axum::Router;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
-/// The relay's router.
+/// The relay's router. Every request passes the per-address rate limit
+/// first (see `limits.rs`).
 pub fn app(relay: Relay) -> Router {
     let max_blob = relay.config.max_blob_bytes;
     api::router()
+        .merge(session::router())
         .merge(blobs::router(max_blob))
         .merge(ws::router())
         .merge(dashboard::router())
+        .layer(axum::middleware::from_fn_with_state(
+            relay.clone(),
+            limits::per_address,
+        ))
         .with_state(relay)
 }
 
@@ -89,6 +98,28 @@ pub async fn serve(
             audit = false;
         }
     });
+    let edges = relay.clone();
+    let edge_sweep = tokio::spawn(async move {
+        // Abandoned uploads (at start-up, then every `blob_sweep_every`) and
+        // the limiters' memory.
+        let every = edges
+            .config
+            .blob_sweep_every
+            .max(std::time::Duration::from_millis(50));
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            let (dir, age) = (edges.config.blob_dir(), edges.config.blob_part_max_age);
+            let swept = tokio::task::spawn_blocking(move || blobs::sweep_parts(&dir, age))
+                .await
+                .unwrap_or(0);
+            if swept > 0 {
+                tracing::info!(swept, "abandoned uploads deleted");
+            }
+            edges.edge.prune();
+        }
+    });
+    let seclog = relay.seclog.clone();
     let hub = relay.hub.clone();
     let stopping = async move {
         shutdown.await;
@@ -106,5 +137,7 @@ pub async fn serve(
     .await;
     sweep.abort();
     inboxes.abort();
+    edge_sweep.abort();
+    seclog.flush().await;
     result
 }

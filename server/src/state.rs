@@ -10,8 +10,10 @@ use schema::{DeviceId, Principal, UserId};
 use crate::auth::{self, AuthError, Claims, Keys};
 use crate::config::Config;
 use crate::hub::{Clock, Hub};
-use crate::store::records;
+use crate::limits::Edge;
+use crate::seclog::SecurityLog;
 use crate::store::{Db, StoreError};
+use crate::store::{edges, records};
 
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone, Debug)]
@@ -20,6 +22,15 @@ pub struct Relay {
     pub(crate) db: Db,
     pub(crate) keys: Keys,
     pub(crate) config: Arc<Config>,
+    pub(crate) edge: Arc<Edge>,
+    pub(crate) seclog: SecurityLog,
+}
+
+/// A dashboard session, as login opens it.
+#[derive(Debug, Clone)]
+pub(crate) struct NewSession {
+    pub(crate) token: String,
+    pub(crate) csrf: String,
 }
 
 /// Opens the relay's state on the system clock.
@@ -80,8 +91,11 @@ pub async fn open_with_clock(config: Config, clock: Clock) -> Result<Relay, Stor
     );
     hub.limits.max_change_bytes = config.max_change_bytes;
     let hub = Arc::new(hub);
+    let seclog = SecurityLog::start(db.clone(), config.security_log_flush);
     Ok(Relay {
         hub,
+        edge: Arc::new(Edge::new(config.limits.clone())),
+        seclog,
         db,
         keys,
         config: Arc::new(config),
@@ -142,31 +156,110 @@ impl Relay {
         self.hub.relay_peer.to_string()
     }
 
-    /// Checks a token and the user and device behind it: who is asking.
+    /// Checks a token and the user and device behind it: who is asking. A
+    /// session token's session must still be open (not logged out).
     ///
     /// # Errors
-    /// A bad, expired or revoked token; a disabled user.
+    /// A bad, expired or revoked token; a disabled user; a session logged out.
     pub async fn authenticate(&self, token: &str) -> Result<(Principal, Claims), AuthError> {
+        self.authenticate_with_csrf(token)
+            .await
+            .map(|(p, c, _)| (p, c))
+    }
+
+    /// [`Relay::authenticate`], with a session token's CSRF token.
+    pub(crate) async fn authenticate_with_csrf(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, Claims, Option<String>), AuthError> {
         let claims = self.keys.verify(token, self.hub.now())?;
         let (user, dev) = (claims.sub.clone(), claims.dev.clone());
+        let session = match claims.kind.as_str() {
+            auth::SESSION => Some(claims.jti.clone().ok_or(AuthError::Invalid)?),
+            auth::DEVICE => None,
+            _ => return Err(AuthError::Invalid),
+        };
         let found = self
             .db
-            .read(move |c| Ok((records::user(c, &user)?, records::device(c, &dev)?)))
+            .read(move |c| {
+                Ok((
+                    records::user(c, &user)?,
+                    records::device(c, &dev)?,
+                    session
+                        .map(|id| edges::web_session(c, &id))
+                        .transpose()?
+                        .flatten(),
+                ))
+            })
             .await
             .map_err(|_| AuthError::Invalid)?;
-        let (Some((user, _)), Some(device)) = found else {
+        let (Some((user, _)), Some(device), session) = found else {
             return Err(AuthError::Revoked);
         };
         if user.disabled || device.revoked_at.is_some() || device.username != user.username {
             return Err(AuthError::Revoked);
         }
+        let csrf = match (claims.kind.as_str(), session) {
+            (auth::DEVICE, _) => None,
+            (_, Some(s)) if !s.revoked && s.username == user.username.as_str() => Some(s.csrf),
+            _ => return Err(AuthError::Revoked),
+        };
         let principal = Principal {
             user: user.username,
             role: user.role,
             department: user.department,
             device: device.device_id,
         };
-        Ok((principal, claims))
+        Ok((principal, claims, csrf))
+    }
+
+    /// Opens a dashboard session for `user`: a `web_sessions` row with its
+    /// CSRF token, and a session token naming it.
+    ///
+    /// # Errors
+    /// When no signing key exists or the row cannot be written.
+    pub(crate) async fn open_session(
+        &self,
+        user: &UserId,
+        device: &DeviceId,
+    ) -> Result<NewSession, crate::error::AppError> {
+        let id = hex::encode(rand::random::<[u8; 16]>());
+        let csrf = hex::encode(rand::random::<[u8; 16]>());
+        let now = self.hub.now();
+        let expires = now + self.config.session_ttl;
+        let token = self.keys.issue_with_id(
+            user.as_str(),
+            device.as_str(),
+            auth::SESSION,
+            now,
+            self.config.session_ttl,
+            Some(&id),
+        )?;
+        let (i, u, c) = (id, user.to_string(), csrf.clone());
+        self.db
+            .write(move |tx| {
+                edges::drop_expired_sessions(tx, now)?;
+                edges::insert_web_session(tx, &i, &u, &c, now, expires)
+            })
+            .await?;
+        Ok(NewSession { token, csrf })
+    }
+
+    /// Write transactions committed since the relay opened (each one fsync).
+    #[doc(hidden)]
+    pub fn write_transactions(&self) -> u64 {
+        self.db.commits()
+    }
+
+    /// Argon2 password checks made by logins since the relay opened.
+    #[doc(hidden)]
+    pub fn password_checks(&self) -> u64 {
+        self.edge.password_checks()
+    }
+
+    /// Writes the refusals gathered for the security log now.
+    pub async fn flush_security_log(&self) {
+        self.seclog.flush().await;
     }
 
     /// Issues a token for `user` on `device`.
@@ -180,9 +273,9 @@ impl Relay {
         session: bool,
     ) -> Result<String, AuthError> {
         let (kind, ttl) = if session {
-            ("session", self.config.session_ttl)
+            (auth::SESSION, self.config.session_ttl)
         } else {
-            ("device", self.config.device_ttl)
+            (auth::DEVICE, self.config.device_ttl)
         };
         self.keys
             .issue(user.as_str(), device.as_str(), kind, self.hub.now(), ttl)

@@ -9,10 +9,12 @@
 //! **Architecture Invariant:** nothing is acknowledged to a peer before the
 //! transaction that holds it has committed with `synchronous=FULL`.
 
+pub(crate) mod edges;
 pub(crate) mod records;
 pub(crate) mod storage;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -60,6 +62,7 @@ type Job = Box<dyn FnOnce(&Transaction<'_>) -> (bool, Completion) + Send>;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
     include_str!("../migrations/002_inboxes.sql"),
+    include_str!("../migrations/003_edges.sql"),
 ];
 
 /// Most jobs one transaction takes, so one commit never waits too long.
@@ -75,6 +78,8 @@ struct Inner {
     path: PathBuf,
     writer: mpsc::UnboundedSender<Job>,
     readers: Mutex<Vec<Connection>>,
+    /// Write transactions committed (each one fsync), for tests and health.
+    commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Db {
@@ -148,17 +153,25 @@ impl Db {
             conn.pragma_update_and_check(None, "max_page_count", pages, |_| Ok(()))?;
         }
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
+        let commits = Arc::new(AtomicU64::new(0));
+        let counter = commits.clone();
         thread::Builder::new()
             .name("db-writer".into())
-            .spawn(move || writer_loop(conn, rx))
+            .spawn(move || writer_loop(conn, rx, &counter))
             .map_err(|e| StoreError::Corrupt(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 writer: tx,
                 readers: Mutex::new(Vec::new()),
+                commits,
             }),
         })
+    }
+
+    /// How many write transactions (each one fsync) have been committed.
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(Ordering::Relaxed)
     }
 
     /// Runs `f` in the next group transaction and waits until it is durable.
@@ -255,7 +268,7 @@ impl Db {
     }
 }
 
-fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
+fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, commits: &AtomicU64) {
     while let Some(first) = rx.blocking_recv() {
         let mut jobs = vec![first];
         while jobs.len() < GROUP_MAX {
@@ -264,18 +277,21 @@ fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>) {
                 Err(_) => break,
             }
         }
-        run_group(&mut conn, jobs);
+        if run_group(&mut conn, jobs) {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
-fn run_group(conn: &mut Connection, jobs: Vec<Job>) {
+/// Runs one group transaction; true when it committed.
+fn run_group(conn: &mut Connection, jobs: Vec<Job>) -> bool {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             // Dropping the jobs answers each with `StoreError::Closed`.
             tracing::error!(error = %e, "cannot begin a write transaction");
             drop(jobs);
-            return;
+            return false;
         }
     };
     let mut completions: Vec<Completion> = Vec::with_capacity(jobs.len());
@@ -296,6 +312,7 @@ fn run_group(conn: &mut Connection, jobs: Vec<Job>) {
     if let Err(e) = &commit {
         tracing::error!(error = %e, "group commit failed");
     }
+    let committed = commit.is_ok();
     for c in completions {
         c(match &commit {
             Ok(()) => Ok(()),
@@ -303,4 +320,5 @@ fn run_group(conn: &mut Connection, jobs: Vec<Job>) {
             Err(e) => Err(StoreError::Conflict(format!("commit failed: {e}"))),
         });
     }
+    committed
 }

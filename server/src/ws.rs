@@ -1,7 +1,8 @@
 //! `GET /sync`: the automerge-repo WebSocket endpoint.
 //!
-//! The token is checked before the upgrade (bearer header or `?token=`); the
-//! connection is bound to the token's user and device whatever peer id the
+//! The token is checked before the upgrade (bearer header or `?token=`, the
+//! one place a token may travel in a URL: automerge-repo's JavaScript adapter
+//! cannot set headers) and must be a device token; the connection is bound to the token's user and device whatever peer id the
 //! client announces. Frames are binary CBOR messages ([`schema::wire`]);
 //! anything else, a flood, or a malformed frame gets an `error` message, a log
 //! row, and the connection closed. Every connection is one `sync_sessions` row.
@@ -23,8 +24,10 @@ use schema::{DocId, Principal};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use crate::auth::AuthError;
 use crate::error::AppError;
 use crate::hub::{Outgoing, Peer, SessionStats};
+use crate::limits::ClientIp;
 use crate::state::Relay;
 use crate::store::storage::SecurityEntry;
 
@@ -37,7 +40,7 @@ pub(crate) struct TokenQuery {
     token: Option<String>,
 }
 
-/// The token from `Authorization: Bearer` or `?token=`.
+/// The `/sync` token from `Authorization: Bearer` or `?token=`.
 pub(crate) fn token_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
     headers
         .get(axum::http::header::AUTHORIZATION)
@@ -71,21 +74,32 @@ async fn upgrade(
     headers: HeaderMap,
     crate::api::Params(q): crate::api::Params<TokenQuery>,
     RemoteAddr(addr): RemoteAddr,
+    ClientIp(ip): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    let token = token_of(&headers, q.token.as_deref()).ok_or(crate::auth::AuthError::Missing)?;
-    let principal = match relay.authenticate(&token).await {
-        Ok((p, _)) => p,
+    let token = token_of(&headers, q.token.as_deref()).ok_or(AuthError::Missing)?;
+    let checked = relay.authenticate(&token).await.and_then(|(p, c)| {
+        if c.kind == crate::auth::DEVICE {
+            Ok(p)
+        } else {
+            Err(AuthError::WrongKind(
+                "/sync takes a device token, not a dashboard session's",
+            ))
+        }
+    });
+    let principal = match checked {
+        Ok(p) => p,
         Err(e) => {
-            let entry = SecurityEntry {
+            // Coalesced with like refusals: a flood of bad tokens costs no
+            // write per request.
+            relay.seclog.record(SecurityEntry {
                 at: relay.hub.now(),
                 user: None,
                 device: None,
-                peer: addr.clone(),
+                peer: Some(ip.to_string()),
                 kind: "auth_refused".into(),
                 detail: e.to_string(),
-            };
-            let _ = relay.hub.store.log_refusal(entry, None).await;
+            });
             return Err(e.into());
         }
     };
@@ -188,7 +202,7 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
         })
     };
     let log = |kind: &'static str, detail: String| {
-        let store = hub.store.clone();
+        let seclog = relay.seclog.clone();
         let entry = SecurityEntry {
             at: hub.now(),
             user: Some(principal.user.to_string()),
@@ -198,7 +212,7 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
             detail,
         };
         async move {
-            let _ = store.log_refusal(entry, None).await;
+            seclog.record(entry);
         }
     };
     let mut writer = writer;

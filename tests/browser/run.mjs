@@ -48,6 +48,9 @@ try {
   const page = await context.newPage();
   page.on('pageerror', (e) => errors.push('page error: ' + e.message));
   page.on('console', (m) => { if (m.type() === 'error' && !/401|403|Failed to load resource/.test(m.text())) errors.push('console: ' + m.text()); });
+  // No token ever travels in a URL: the session cookie authenticates pages,
+  // images, the live feed, print and CSV links.
+  context.on('request', (r) => { if (/[?&]token=/.test(r.url())) errors.push('a token in a URL: ' + r.url()); });
   const shot = async (name, p = page) => {
     await p.screenshot({ path: path.join(shots, name + '.png'), fullPage: true });
     step('screenshot ' + name);
@@ -72,6 +75,10 @@ try {
   await page.getByText('Wrong user name or password.').waitFor();
   await login('frontdesk');
   check(await page.locator('#nav').getByText('Review queue').count() === 0, 'the front desk sees no review queue');
+  const sessionCookie = (await context.cookies()).find((c) => c.name === 'propsync_session');
+  check(sessionCookie && sessionCookie.httpOnly && sessionCookie.sameSite === 'Strict', 'an HttpOnly SameSite=Strict session cookie');
+  const visible = await page.evaluate(() => JSON.stringify(sessionStorage) + document.cookie + JSON.stringify(localStorage));
+  check(!visible.includes(sessionCookie.value), 'page script cannot read the session token');
 
   // ---- record a repair for a household; the serial shows at once.
   step('record a repair');
@@ -195,8 +202,16 @@ try {
 
   // ---- the supervisor resolves the review-queue item.
   await waitForSignal('synced');
-  step('supervisor: review queue');
+  step('logout ends the session on the relay');
+  const oldCookie = (await context.cookies()).find((c) => c.name === 'propsync_session');
   await page.locator('#who').getByText('Log out').click();
+  await page.getByLabel('User name').waitFor();
+  check(!(await context.cookies()).some((c) => c.name === 'propsync_session'), 'the cookie is cleared');
+  await context.addCookies([oldCookie]); // a copy kept by someone else
+  const replayed = await page.evaluate(async () => (await fetch('/api/v1/me')).status);
+  check(replayed === 401, 'the logged-out session no longer works, not ' + replayed);
+  await context.clearCookies();
+  step('supervisor: review queue');
   await login('supervisor');
   await page.locator('#nav').getByText('Review queue').click();
   const item = page.locator('tbody tr', { hasText: 'complete' }).first();

@@ -225,12 +225,24 @@ pub(crate) const OPERATIONS: &[Op] = &[
         "/api/v1/login",
         "post",
         "auth",
-        "Log in with user name and password; returns a session token, role and department",
+        "Log in with user name and password; returns a session token, its CSRF token, role and \
+         department, and sets the HttpOnly session cookie (rate-limited per address and per user \
+         name; repeated failures lock the name out: 429 with Retry-After)",
     )
     .body(Content::Json("Login"))
     .ok(200, Content::Json("Session"))
+    .ok_headers(&[("Set-Cookie", "String")])
     .errors(&[400, 401, 413])
     .public(),
+    op(
+        "/api/v1/logout",
+        "post",
+        "auth",
+        "End this dashboard session server-side: its token and cookie stop working everywhere, \
+         live streams included (with the cookie, send X-CSRF-Token)",
+    )
+    .ok(200, Content::Json("LoggedOut"))
+    .errors(&[401, 403]),
     op("/api/v1/me", "get", "auth", "Who the token belongs to")
         .ok(200, Content::Json("Me"))
         .errors(&[401, 404]),
@@ -438,9 +450,9 @@ pub(crate) const OPERATIONS: &[Op] = &[
         "/api/v1/live",
         "get",
         "dashboard",
-        "Server-sent events, one per ticket change (token in ?token=)",
+        "Server-sent events, one per ticket change (the session cookie or a bearer session token; \
+         the stream ends when the session does)",
     )
-    .params(&[query("token", "String")])
     .ok(200, Content::EventStream),
     op(
         "/api/v1/openapi.json",
@@ -495,6 +507,13 @@ const ERROR_RESPONSES: &[(u16, &str, &str)] = &[
         422,
         "Refused",
         "A hard rule refused the change, or the version acted on is unknown (refused)",
+    ),
+    (
+        429,
+        "TooMany",
+        "Too many requests from this address, too many logins for this user name (rate_limited), \
+         the user name is locked out after failed logins (locked_out), or the device's daily upload \
+         quota is used up (quota_exceeded); Retry-After says how many seconds to wait",
     ),
     (
         507,
@@ -571,7 +590,10 @@ fn operation(o: &Op) -> Value {
     }
     let mut responses = Map::new();
     responses.insert(o.ok.0.to_string(), ok);
-    for status in o.errors {
+    // Every route but the health check and this document is rate-limited
+    // per client address.
+    let limited = !matches!(o.path, "/api/v1/health" | "/api/v1/openapi.json");
+    for status in o.errors.iter().chain(limited.then_some(&429)) {
         let Some((_, name, description)) = ERROR_RESPONSES.iter().find(|(s, ..)| s == status)
         else {
             continue;
@@ -609,14 +631,17 @@ pub(crate) fn document() -> Value {
     }
     let responses: Map<String, Value> = ERROR_RESPONSES
         .iter()
-        .map(|(_, name, description)| {
-            (
-                (*name).to_owned(),
-                json!({
-                    "description": description,
-                    "content": { "application/json": { "schema": schema_ref("Error") } },
-                }),
-            )
+        .map(|(status, name, description)| {
+            let mut r = json!({
+                "description": description,
+                "content": { "application/json": { "schema": schema_ref("Error") } },
+            });
+            if *status == 429 {
+                r["headers"] = json!({
+                    "Retry-After": { "required": true, "schema": { "type": "integer", "minimum": 1 } },
+                });
+            }
+            ((*name).to_owned(), r)
         })
         .collect();
     json!({
@@ -625,15 +650,18 @@ pub(crate) fn document() -> Value {
             "title": "propsync relay",
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The relay's JSON API (DESIGN.md §8). Errors are {\"error\": {\"code\", \"message\"}}. \
-                            Authenticate with `Authorization: Bearer <token>` from /api/v1/login (or ?token=). \
+                            Authenticate with `Authorization: Bearer <token>` from /api/v1/login, or with the \
+                            HttpOnly session cookie login sets (then state-changing requests carry X-CSRF-Token); \
+                            a device token opens only /sync, GET /api/v1/me and the blob store. \
                             Document ids are automerge-repo ids: base58check of 16 bytes (format automerge-doc-id).",
         },
         "servers": [{"url": "/"}],
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"cookie": []}],
         "paths": paths,
         "components": {
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "propsync_session"},
             },
             "responses": responses,
             "schemas": schemas(),
@@ -836,10 +864,11 @@ fn schemas() -> Value {
         "Health": object(&["status", "peer_id", "connections", "documents_loaded"], json!({
             "status": { "const": "ok" }, "peer_id": string, "connections": count, "documents_loaded": count,
         })),
-        "Session": object(&["token", "user", "display_name", "role", "department", "inbox"], json!({
-            "token": string, "user": string, "display_name": string, "role": string,
+        "Session": object(&["token", "csrf", "user", "display_name", "role", "department", "inbox"], json!({
+            "token": string, "csrf": string, "user": string, "display_name": string, "role": string,
             "department": string, "inbox": string,
         })),
+        "LoggedOut": object(&["logged_out"], json!({ "logged_out": boolean })),
         "Me": object(&["user", "display_name", "role", "department", "device", "inbox", "relay_peer_id"], json!({
             "user": string, "display_name": string, "role": string, "department": string,
             "device": string, "inbox": string, "relay_peer_id": string,
@@ -900,9 +929,9 @@ fn schemas() -> Value {
             }))),
         })),
         "SecurityLog": object(&["items"], json!({
-            "items": array_of(object(&["at", "kind", "detail"], json!({
+            "items": array_of(object(&["at", "kind", "detail", "count"], json!({
                 "at": string, "username": opt_string, "device_id": opt_string, "peer": opt_string,
-                "kind": string, "detail": string,
+                "kind": string, "detail": string, "count": count, "last_at": opt_string,
             }))),
         })),
         "SerialContinuity": object(

@@ -13,6 +13,7 @@ use super::openapi::{OPERATIONS, document};
 /// must be documented.
 const SOURCES: &[(&str, &str)] = &[
     ("api.rs", include_str!("../api.rs")),
+    ("session.rs", include_str!("../session.rs")),
     ("blobs.rs", include_str!("../blobs.rs")),
     ("ws.rs", include_str!("../ws.rs")),
     ("dashboard.rs", include_str!("../dashboard.rs")),

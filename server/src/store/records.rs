@@ -796,12 +796,16 @@ pub(crate) struct SecurityRow {
     pub(crate) peer: Option<String>,
     pub(crate) kind: String,
     pub(crate) detail: String,
+    /// How many like refusals this row stands for (coalesced by the relay).
+    pub(crate) count: u64,
+    /// The last of them, when there were several.
+    pub(crate) last_at: Option<String>,
 }
 
 /// The security log, newest first.
 pub(crate) fn security_log(conn: &Connection, limit: u32) -> StoreResult<Vec<SecurityRow>> {
     let mut stmt = conn.prepare(
-        "SELECT at, username, device_id, peer, kind, detail FROM security_log ORDER BY id DESC LIMIT ?1",
+        "SELECT at, username, device_id, peer, kind, detail, count, last_at FROM security_log ORDER BY id DESC LIMIT ?1",
     )?;
     let rows = stmt.query_map([limit], |r| {
         Ok(SecurityRow {
@@ -811,6 +815,8 @@ pub(crate) fn security_log(conn: &Connection, limit: u32) -> StoreResult<Vec<Sec
             peer: r.get(3)?,
             kind: r.get(4)?,
             detail: r.get(5)?,
+            count: ucount(r.get(6)?),
+            last_at: r.get(7)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -903,9 +909,12 @@ pub(crate) struct TicketRow {
     pub(crate) paid: bool,
     /// The projection as JSON.
     pub(crate) projection: serde_json::Value,
+    /// The blobs the ticket references (`blob_refs`; written, never read back here).
+    #[serde(skip)]
+    pub(crate) blobs: Vec<String>,
 }
 
-/// Inserts or replaces a register row.
+/// Inserts or replaces a register row, and records the blobs it references.
 pub(crate) fn upsert_ticket(tx: &Transaction<'_>, t: &TicketRow) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO tickets(doc_id, kind, status, serial, title, location, household, assignee, department,
@@ -934,7 +943,7 @@ pub(crate) fn upsert_ticket(tx: &Transaction<'_>, t: &TicketRow) -> StoreResult<
             t.projection.to_string()
         ],
     )?;
-    Ok(())
+    super::edges::add_blob_refs(tx, t.doc_id, &t.blobs)
 }
 
 fn ticket_row(r: &Row<'_>) -> rusqlite::Result<[Option<String>; 16]> {
@@ -968,6 +977,7 @@ fn to_ticket(c: [Option<String>; 16]) -> StoreResult<TicketRow> {
         updated_at: time(s(13))?,
         paid: s(14) == "1",
         projection: serde_json::from_str(&s(15)).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        blobs: Vec::new(),
     })
 }
 
