@@ -132,18 +132,31 @@ fn parse_opt<T: std::str::FromStr>(v: Option<&str>, what: &str) -> AppResult<Opt
         .transpose()
 }
 
-pub(crate) fn parse_time(v: Option<&str>, what: &str) -> AppResult<Option<DateTime<Utc>>> {
+/// A time from a query: RFC 3339 with its offset, or a wall time
+/// (`2026-03-09T09:00`, seconds optional) or a date (`2026-03-09`, its
+/// midnight) in the property's time zone `tz`.
+pub(crate) fn parse_time(
+    v: Option<&str>,
+    what: &str,
+    tz: chrono_tz::Tz,
+) -> AppResult<Option<DateTime<Utc>>> {
     v.filter(|s| !s.is_empty())
         .map(|s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .or_else(|_| {
+            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                return Ok(t.with_timezone(&Utc));
+            }
+            let wall = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+                .iter()
+                .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+                .or_else(|| {
                     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-                })
-                .map_err(|_| {
+                        .ok()
+                        .map(|d| d.and_time(chrono::NaiveTime::MIN))
+                });
+            wall.map(|w| crate::settings::local_to_utc(w, tz))
+                .ok_or_else(|| {
                     AppError::BadRequest(format!(
-                        "{what} must be RFC 3339 or YYYY-MM-DD, not {s:?}"
+                        "{what} must be RFC 3339, a local YYYY-MM-DDTHH:MM[:SS] or YYYY-MM-DD, not {s:?}"
                     ))
                 })
         })
@@ -201,8 +214,10 @@ async fn login(State(relay): State<Relay>, Body(body): Body<Login>) -> AppResult
     };
     let device = crate::admin::web_device(&user.username);
     let token = relay.issue_token(&user.username, &device, true)?;
+    let tz = crate::settings::time_zone(&relay).await?;
     Ok(Json(json!({
         "token": token,
+        "time_zone": tz.name(),
         "user": user.username,
         "display_name": user.display_name,
         "role": user.role,
@@ -218,8 +233,10 @@ async fn me(State(relay): State<Relay>, Authed(p): Authed) -> AppResult<Json<Val
         .read(move |c| records::user(c, &name))
         .await?
         .ok_or_else(|| AppError::NotFound("no such user".into()))?;
+    let tz = crate::settings::time_zone(&relay).await?;
     Ok(Json(json!({
         "user": p.user,
+        "time_zone": tz.name(),
         "display_name": user.display_name,
         "role": p.role,
         "department": p.department,
@@ -414,13 +431,14 @@ async fn list_tickets(
     let kind: Option<Kind> = parse_opt(q.kind.as_deref(), "kind")?;
     let status: Option<schema::Status> = parse_opt(q.status.as_deref(), "status")?;
     let department: Option<schema::Department> = parse_opt(q.department.as_deref(), "department")?;
+    let tz = crate::settings::time_zone(&relay).await?;
     let filter = TicketFilter {
         kind: kind.map(|k| k.as_str().to_owned()),
         status: status.map(|s| s.as_str().to_owned()),
         assignee: q.assignee.filter(|a| !a.is_empty()),
         department: department.map(|d| d.as_str().to_owned()),
-        from: parse_time(q.from.as_deref(), "from")?,
-        to: parse_time(q.to.as_deref(), "to")?,
+        from: parse_time(q.from.as_deref(), "from", tz)?,
+        to: parse_time(q.to.as_deref(), "to", tz)?,
         limit: q.limit.unwrap_or(1000).min(5000),
     };
     let rows = relay.db.read(move |c| records::tickets(c, &filter)).await?;
@@ -673,6 +691,7 @@ async fn sync_log(
     Params(q): Params<SyncLogQuery>,
 ) -> AppResult<Json<Value>> {
     require(&p, SUPERVISORS, "read the sync log")?;
+    let tz = crate::settings::time_zone(&relay).await?;
     let f = records::SyncLogFilter {
         user: q.user.filter(|s| !s.is_empty()),
         device: q.device.filter(|s| !s.is_empty()),
@@ -683,8 +702,8 @@ async fn sync_log(
             .map(parse_id)
             .transpose()?,
         verdict: q.verdict.filter(|s| !s.is_empty()),
-        from: parse_time(q.from.as_deref(), "from")?,
-        to: parse_time(q.to.as_deref(), "to")?,
+        from: parse_time(q.from.as_deref(), "from", tz)?,
+        to: parse_time(q.to.as_deref(), "to", tz)?,
     };
     let (sessions, changes) = relay
         .db

@@ -6,7 +6,8 @@
 //! - [`open`] builds the relay's [`Relay`] state from a [`Config`];
 //! - [`app`] is the axum router (REST API, `/sync` WebSocket);
 //! - [`serve`] runs it on a listener until a shutdown signal;
-//! - [`admin`] and [`demo`] are the commands behind `propsync-server`.
+//! - [`admin`] and [`demo`] are the commands behind `propsync-server`;
+//! - [`settings`] holds the property's settings (its time zone) and calendar.
 
 mod access;
 pub mod admin;
@@ -20,6 +21,7 @@ pub mod demo;
 pub mod error;
 mod hub;
 mod reports;
+pub mod settings;
 mod state;
 pub mod store;
 mod validate;
@@ -28,10 +30,10 @@ mod ws;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use config::Config;
+pub use config::{Config, TimeSource};
 pub use hub::Clock;
 pub use schema;
-pub use state::{Relay, open, open_with_clock};
+pub use state::{Relay, open};
 /// The relay binaries' global allocator (jemalloc): it returns the memory of
 /// documents that went idle to the system, which glibc's malloc does not.
 pub use tikv_jemallocator::Jemalloc as Allocator;
