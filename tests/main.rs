@@ -5,6 +5,7 @@ mod clock_skew;
 mod crash;
 mod device;
 mod disk_full;
+mod golden_week;
 mod hostile;
 mod interop;
 mod lifecycle;
