@@ -305,6 +305,12 @@ impl Api {
     }
 }
 
+/// This year at the demo property (Asia/Shanghai, UTC+8 all year): the year
+/// its serial numbers carry, which turns at local midnight, not UTC's.
+pub fn property_year() -> i32 {
+    chrono::Datelike::year(&(Utc::now() + chrono::Duration::hours(8)))
+}
+
 /// Waits until `f` returns `Some`, polling, for at most `timeout`.
 ///
 /// # Errors
