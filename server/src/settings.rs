@@ -7,8 +7,8 @@
 //!
 //! One function reads a setting and one writes it ([`time_zone`],
 //! [`set_time_zone`]), so the admin command, the handlers and a later set-up
-//! wizard share them; the connection-level pair ([`time_zone_in`],
-//! [`set_time_zone_in`]) is for code already inside a read or a transaction
+//! wizard share them; the connection-level pair (`time_zone_in`,
+//! `set_time_zone_in`) is for code already inside a read or a transaction
 //! (the serial number's year is read in the transaction that takes it).
 
 use chrono::{
