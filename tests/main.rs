@@ -12,3 +12,4 @@ mod lifecycle;
 mod proxy;
 mod relay;
 mod soak;
+mod time_zone;
