@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use crate::access::{self, DocClass, TicketMeta};
 use crate::auth::{AuthError, verify_password};
 use crate::error::{AppError, AppResult};
+use crate::settings::parse_time;
 use crate::state::Relay;
 use crate::store::records::{self, ReviewFilter, TicketFilter};
 
@@ -128,37 +129,6 @@ fn parse_opt<T: std::str::FromStr>(v: Option<&str>, what: &str) -> AppResult<Opt
         .map(|s| {
             s.parse::<T>()
                 .map_err(|_| AppError::BadRequest(format!("unknown {what} {s:?}")))
-        })
-        .transpose()
-}
-
-/// A time from a query: RFC 3339 with its offset, or a wall time
-/// (`2026-03-09T09:00`, seconds optional) or a date (`2026-03-09`, its
-/// midnight) in the property's time zone `tz`.
-pub(crate) fn parse_time(
-    v: Option<&str>,
-    what: &str,
-    tz: chrono_tz::Tz,
-) -> AppResult<Option<DateTime<Utc>>> {
-    v.filter(|s| !s.is_empty())
-        .map(|s| {
-            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-                return Ok(t.with_timezone(&Utc));
-            }
-            let wall = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
-                .iter()
-                .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
-                .or_else(|| {
-                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                        .ok()
-                        .map(|d| d.and_time(chrono::NaiveTime::MIN))
-                });
-            wall.map(|w| crate::settings::local_to_utc(w, tz))
-                .ok_or_else(|| {
-                    AppError::BadRequest(format!(
-                        "{what} must be RFC 3339, a local YYYY-MM-DDTHH:MM[:SS] or YYYY-MM-DD, not {s:?}"
-                    ))
-                })
         })
         .transpose()
 }

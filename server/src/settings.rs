@@ -130,6 +130,33 @@ pub(crate) fn year_of(t: DateTime<Utc>, tz: Tz) -> i32 {
     t.with_timezone(&tz).year()
 }
 
+/// A time from a query: RFC 3339 with its offset, or a wall time
+/// (`2026-03-09T09:00`, seconds optional) or a date (`2026-03-09`, its
+/// midnight) in the property's time zone `tz`.
+pub(crate) fn parse_time(v: Option<&str>, what: &str, tz: Tz) -> AppResult<Option<DateTime<Utc>>> {
+    v.filter(|s| !s.is_empty())
+        .map(|s| {
+            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+                return Ok(t.with_timezone(&Utc));
+            }
+            let wall = ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
+                .iter()
+                .find_map(|f| chrono::NaiveDateTime::parse_from_str(s, f).ok())
+                .or_else(|| {
+                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .ok()
+                        .map(|d| d.and_time(chrono::NaiveTime::MIN))
+                });
+            wall.map(|w| local_to_utc(w, tz))
+                .ok_or_else(|| {
+                    AppError::BadRequest(format!(
+                        "{what} must be RFC 3339, a local YYYY-MM-DDTHH:MM[:SS] or YYYY-MM-DD, not {s:?}"
+                    ))
+                })
+        })
+        .transpose()
+}
+
 /// `t` as the property's wall time, for people: `2026-03-02 09:05`.
 pub(crate) fn wall_time(t: DateTime<Utc>, tz: Tz) -> String {
     t.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()

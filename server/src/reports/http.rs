@@ -90,12 +90,12 @@ async fn report(
     }
     let tz = settings::time_zone(&relay).await?;
     let now = relay.hub.now();
-    let as_of = crate::api::parse_time(q.as_of.as_deref(), "as_of", tz)?.unwrap_or(now);
+    let as_of = settings::parse_time(q.as_of.as_deref(), "as_of", tz)?.unwrap_or(now);
     let default_from = match def.period.span {
         Span::Day => settings::day_start(as_of, tz),
         Span::Week => settings::week_start(as_of, tz),
     };
-    let from = crate::api::parse_time(q.from.as_deref(), "from", tz)?.unwrap_or(default_from);
+    let from = settings::parse_time(q.from.as_deref(), "from", tz)?.unwrap_or(default_from);
     if from > as_of {
         return Err(AppError::BadRequest("from must not be after as_of".into()));
     }

@@ -82,6 +82,29 @@ fn wall_times_in_a_gap_or_an_overlap_name_one_instant() {
 }
 
 #[test]
+fn query_times_are_rfc_3339_or_the_propertys_wall_time() {
+    let sh = DEFAULT_TIME_ZONE;
+    let check = |s: &str, expected: &str| {
+        assert_eq!(
+            parse_time(Some(s), "as_of", sh).expect("a time"),
+            Some(utc(expected)),
+            "{s}"
+        );
+    };
+    check("2026-03-09T01:00:00Z", "2026-03-09T01:00:00Z");
+    check("2026-03-09T09:00:00+08:00", "2026-03-09T01:00:00Z");
+    check("2026-03-09T09:00", "2026-03-09T01:00:00Z");
+    check("2026-03-09T09:00:30", "2026-03-09T01:00:30Z");
+    check("2026-03-09 09:00", "2026-03-09T01:00:00Z");
+    check("2026-03-09", "2026-03-08T16:00:00Z");
+    assert_eq!(parse_time(None, "as_of", sh).expect("nothing"), None);
+    assert_eq!(parse_time(Some(""), "as_of", sh).expect("nothing"), None);
+    for bad in ["yesterday", "2026-13-01", "09:00", "2026-03-09T25:00"] {
+        assert!(parse_time(Some(bad), "as_of", sh).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
 fn only_iana_names_are_accepted() {
     assert_eq!(
         parse_time_zone("Asia/Shanghai").expect("a zone"),
