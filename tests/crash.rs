@@ -271,7 +271,7 @@ async fn the_relay_killed_mid_storm_loses_nothing_it_acknowledged() -> Result<()
             .all(|t| t["serial"].is_string() && t["status"] == "ISSUED"),
         "{tickets:?}"
     );
-    let year = chrono::Datelike::year(&chrono::Utc::now());
+    let year = harness::property_year();
     let (_, c) = manager
         .get(&format!(
             "/api/v1/reports/serial-continuity?series=RO&year={year}"

@@ -179,7 +179,7 @@ async fn a_full_disk_refuses_writes_keeps_reads_and_loses_nothing() -> Result<()
         let t = manager.ticket(id).await?;
         ensure!(t["serial"].is_string(), "numbered: {t}");
     }
-    let year = chrono::Datelike::year(&chrono::Utc::now());
+    let year = harness::property_year();
     let (_, c) = manager
         .get(&format!(
             "/api/v1/reports/serial-continuity?series=RO&year={year}"

@@ -13,9 +13,11 @@ use std::future::Future;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
 use client_core::Device;
 use serde_json::Value;
 use server::demo::DemoUser;
@@ -23,6 +25,44 @@ use server::schema::{DeviceId, UserId};
 
 pub use client_core;
 pub use server;
+
+/// A clock tests set and move: milliseconds since the epoch in a `static`,
+/// so the relay ([`TestClock::source`]) and a device's plain
+/// `fn() -> DateTime<Utc>` (a function reading the same static) see one
+/// time. It moves only when the test moves it; wall time (timeouts, the
+/// relay's idle sweep) is untouched.
+#[derive(Clone, Copy, Debug)]
+pub struct TestClock(&'static AtomicI64);
+
+impl TestClock {
+    /// A clock kept in `cell` (a test's own `static`).
+    pub const fn new(cell: &'static AtomicI64) -> Self {
+        Self(cell)
+    }
+
+    /// The time now.
+    pub fn now(&self) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(self.0.load(Ordering::SeqCst)).unwrap_or_default()
+    }
+
+    /// Sets the time (it may only move forward in a test that issues tokens).
+    pub fn set(&self, t: DateTime<Utc>) {
+        self.0.store(t.timestamp_millis(), Ordering::SeqCst);
+    }
+
+    /// Moves the time on.
+    pub fn advance(&self, by: chrono::Duration) {
+        self.0.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+    }
+
+    /// The relay's time source reading this clock.
+    pub fn source(&self) -> server::TimeSource {
+        let cell = self.0;
+        server::TimeSource::from_fn(move || {
+            DateTime::from_timestamp_millis(cell.load(Ordering::SeqCst)).unwrap_or_default()
+        })
+    }
+}
 
 /// A relay running in this process, on its own data directory.
 pub struct TestRelay {
@@ -41,6 +81,21 @@ impl TestRelay {
     /// Starts a relay with the demo property.
     pub async fn start() -> Result<Self> {
         Self::start_with(|_| {}).await
+    }
+
+    /// Starts a relay on `clock`, set to `at`, with the demo property seeded
+    /// at that time; `tune` adjusts the rest of the configuration.
+    pub async fn start_at(
+        clock: TestClock,
+        at: DateTime<Utc>,
+        tune: impl FnOnce(&mut server::Config),
+    ) -> Result<Self> {
+        clock.set(at);
+        Self::start_with(|c| {
+            c.clock = clock.source();
+            tune(c);
+        })
+        .await
     }
 
     /// Starts a relay with the demo property and a configuration `tune` adjusts.
@@ -252,6 +307,12 @@ impl Api {
         }
         Ok(body)
     }
+}
+
+/// This year at the demo property (Asia/Shanghai, UTC+8 all year): the year
+/// its serial numbers carry, which turns at local midnight, not UTC's.
+pub fn property_year() -> i32 {
+    chrono::Datelike::year(&(Utc::now() + chrono::Duration::hours(8)))
 }
 
 /// Waits until `f` returns `Some`, polling, for at most `timeout`.

@@ -12,7 +12,7 @@ use harness::{TestRelay, eventually};
 use serde_json::{Value, json};
 
 fn year() -> i32 {
-    chrono::Datelike::year(&chrono::Utc::now())
+    harness::property_year()
 }
 
 async fn new_repair(relay: &TestRelay, paid: bool) -> Result<(String, Value)> {

@@ -13,8 +13,11 @@ pub struct Policy {
     pub waive_limit_supervisor: Fen,
     /// How long after completion the engineering copy must be back (回单).
     pub return_due_after: Duration,
-    /// How long after the work is done the return visit falls due.
+    /// How long after the work is done (returned, paid, waived, replied)
+    /// the return visit falls due; a visit made before then is early (及时).
     pub return_visit_after: Duration,
+    /// A visit made more than this after it fell due is late.
+    pub visit_late_after: Duration,
     /// Unreachable attempts after which a return visit counts as "not reached".
     pub visit_attempts: u32,
     /// How long a complaint may stay open before it is FOCUS (重点跟进).
@@ -29,6 +32,7 @@ impl Default for Policy {
             waive_limit_supervisor: Fen::new(50_000),
             return_due_after: Duration::hours(24),
             return_visit_after: Duration::hours(24),
+            visit_late_after: Duration::hours(24),
             visit_attempts: 2,
             focus_after: Duration::days(7),
             max_labour_min: 7 * 24 * 60,

@@ -1,7 +1,7 @@
 //! The projection: a pure fold of accepted events, in verdict order, into what
 //! a person needs to see: status, assignee and assignment history, due times,
-//! labour and materials, money, satisfaction, the review items, and the flags
-//! computed from a given clock.
+//! labour and materials, money, satisfaction and the return visits made, the
+//! review items, and the flags computed from a given clock.
 //!
 //! **Architecture Invariant:** the projection is a function of the judged
 //! events alone. Two replicas holding the same verdicts compute the same
@@ -133,6 +133,24 @@ pub struct FollowUp {
     pub by: UserId,
 }
 
+/// A return visit that concluded: the resident was reached, or was not
+/// reached after the policy's number of attempts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Visit {
+    /// When the visit fell due (`visit_due` of its cycle).
+    pub due: Option<DateTime<Utc>>,
+    /// When the concluding attempt was made (the event's own time).
+    pub at: DateTime<Utc>,
+    /// Who made it.
+    pub by: UserId,
+    /// Whether the resident was reached.
+    pub reached: bool,
+    /// The resident's satisfaction, when reached and asked.
+    pub satisfaction: Option<Satisfaction>,
+    /// Attempts in this cycle, the concluding one included.
+    pub attempts: u32,
+}
+
 /// A supervisor's check mark.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckMark {
@@ -219,6 +237,10 @@ pub struct Projection {
     pub visit_attempts: u32,
     pub not_reached: bool,
     pub satisfaction: Option<Satisfaction>,
+    /// Every concluded return visit, in order (a reopened complaint has one
+    /// per cycle). Missing in register rows written before it existed.
+    #[serde(default)]
+    pub visits: Vec<Visit>,
     pub hand_backs: u32,
     pub transfers: u32,
     pub reopen_count: u32,
@@ -283,6 +305,7 @@ impl Projection {
             visit_attempts: 0,
             not_reached: false,
             satisfaction: None,
+            visits: Vec::new(),
             hand_backs: 0,
             transfers: 0,
             reopen_count: 0,
@@ -485,7 +508,10 @@ impl Projection {
             }
             Action::Return => {
                 self.returned_at = Some(event.at);
-                self.visit_due = Some(at + policy.return_visit_after);
+                // A paid order's visit falls due once the cashier is done.
+                if !self.paid {
+                    self.visit_due = Some(at + policy.return_visit_after);
+                }
             }
             Action::Charge => self.charge = self.quote.unwrap_or(Fen::ZERO),
             Action::Collect => {
@@ -514,6 +540,16 @@ impl Projection {
                     self.satisfaction = d.satisfaction;
                 } else if self.visit_attempts >= policy.visit_attempts {
                     self.not_reached = true;
+                }
+                if reached || self.not_reached {
+                    self.visits.push(Visit {
+                        due: self.visit_due,
+                        at: event.at,
+                        by,
+                        reached,
+                        satisfaction: if reached { d.satisfaction } else { None },
+                        attempts: self.visit_attempts,
+                    });
                 }
                 if let To::AfterVisit(done) = to {
                     to = if reached || self.not_reached {
@@ -578,6 +614,8 @@ impl Projection {
                 self.satisfaction = None;
                 self.visit_attempts = 0;
                 self.not_reached = false;
+                // The next visit falls due after the next reply.
+                self.visit_due = None;
                 self.assignee = None;
             }
             Action::FollowUp => {

@@ -55,6 +55,8 @@ function renderNav() {
   clear(who,
     h('span.user', s.display_name || s.user, ' ', h('span.role', s.role.replaceAll('_', ' '))),
     ' ',
+    h('span.tz', { title: '时区 Time zone: every time shown is the property\'s' }, s.time_zone || ''),
+    ' ',
     h('button.link', { type: 'button', on: { click: logout } }, 'Log out'));
 }
 
@@ -109,6 +111,13 @@ async function route() {
     if (session.get() && hash === '#/login') session.clear();
     loginPage(main);
     return;
+  }
+  if (!session.get().time_zone) {
+    // A session from before the relay told its time zone: ask once.
+    try {
+      const me = await api('/api/v1/me');
+      session.set({ ...session.get(), time_zone: me.time_zone });
+    } catch { /* the pages fall back to Asia/Shanghai */ }
   }
   renderNav();
   const path = hash.split('?')[0];

@@ -2,7 +2,7 @@
 // review queue, sync log, devices.
 
 import {
-  api, session, h, clear, fmtTime, fen, label, badge, flagBadges, statusBadge, flash,
+  api, session, h, clear, fmtTime, zonedIso, fen, label, badge, flagBadges, statusBadge, flash,
   field, select, table, errorBox, showError, toCsv, download, withQuery, backLink,
 } from './util.js';
 
@@ -73,12 +73,13 @@ export async function register(main) {
   const load = async (changed) => {
     try {
       const query = { ...q };
+      // Dates are the property's days: from its midnight to the next one.
       if (query.to) {
-        const d = new Date(query.to + 'T00:00:00');
-        d.setDate(d.getDate() + 1);
-        query.to = d.toISOString();
+        const [y, m, d] = query.to.split('-').map(Number);
+        const next = new Date(Date.UTC(y, m - 1, d + 1));
+        query.to = zonedIso(next.toISOString().slice(0, 10));
       }
-      if (query.from) query.from = new Date(query.from + 'T00:00:00').toISOString();
+      if (query.from) query.from = zonedIso(query.from);
       const [r, rq] = await Promise.all([
         api('/api/v1/tickets', { query }),
         reviewer ? api('/api/v1/review-queue', { query: { open: true } }).catch(() => ({ items: [] })) : { items: [] },
@@ -306,7 +307,7 @@ function readData(form, keys) {
       if (!Number.isInteger(n) || n < 0) throw new Error(`${label(key)} must be a whole number of ${key === 'labour_min' ? 'minutes' : 'fen'}`);
       data[key] = n;
     } else if (key === 'due_at') {
-      data[key] = new Date(v).toISOString();
+      data[key] = zonedIso(v);
     } else if (key === 'materials') {
       data[key] = v.split('\n').filter((l) => l.trim()).map((line) => {
         const [name, qty, unit] = line.split(',').map((x) => x.trim());

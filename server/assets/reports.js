@@ -1,19 +1,27 @@
 // Reports: the list, one report as of a cut-off (tables, charts, CSV).
 
-import { api, h, clear, fmtTime, field, table, errorBox, showError, withQuery, backLink, localInput, label } from './util.js';
+import { api, h, clear, fmtTime, field, table, errorBox, showError, withQuery, backLink, localInput, label, zonedIso, timeZone } from './util.js';
+
+/** Chinese first, English beside it (smaller). */
+function both(zh, en) {
+  return zh && zh !== en ? [zh, ' ', h('span.en', en)] : en;
+}
 
 export async function list(main) {
   const r = await api('/api/v1/reports');
-  clear(main, backLink('#/register', 'Register'), h('h1', 'Reports 报表'),
-    h('p.muted', 'Every report is computed from the event log as of a cut-off, so a report printed earlier can be reproduced exactly; events that arrived after the cut-off are listed separately.'),
+  clear(main, backLink('#/register', 'Register'), h('h1', '报表 ', h('span.en', 'Reports')),
+    h('p.muted', '每份报表按截止时间从事件记录计算，可原样重现；截止后才到达的事件单独列出。',
+      h('br'), 'Every report is computed from the event log as of a cut-off, so a report printed earlier can be reproduced exactly; events that arrived after the cut-off are listed separately.'),
+    h('p.muted', `时区 Time zone: ${r.time_zone}`),
     h('ul.report-list', r.reports.map((x) => h('li', x.allowed
-      ? h('a', { href: '#/report/' + x.name }, x.title)
-      : h('span.muted', x.title, ' (not for your role)')))));
+      ? h('a', { href: '#/report/' + x.name }, both(x.title_zh, x.title))
+      : h('span.muted', both(x.title_zh, x.title), ' (not for your role)'),
+    h('div.small.muted', x.period.zh, ' · ', x.period.en)))));
 }
 
-/** An ISO time from a datetime-local value, or nothing (the relay's default). */
+/** An RFC 3339 time from a datetime-local value in the property's zone, or nothing (the relay's default). */
 function iso(v) {
-  return v ? new Date(v).toISOString() : null;
+  return v ? zonedIso(v) : null;
 }
 
 export async function report(main, name) {
@@ -47,8 +55,8 @@ export async function report(main, name) {
           if (location.hash === target) run(); else location.hash = target;
         },
       },
-    }, field('Period from', from, 'Empty: start of today (the last 7 days for weekly reports).'),
-    field('As of (cut-off)', asOf, 'Empty: now.'),
+    }, field('期间起 Period from', from, `空：当天零点（周报为本周一零点），${timeZone()}。Empty: start of today (of this week, Monday, for weekly reports).`),
+    field('截止 As of (cut-off)', asOf, '空：现在。Empty: now.'),
     h('div.field.actions', h('button.primary', { type: 'submit' }, 'Compute'), ' ', csv, ' ', h('button', { type: 'button', on: { click: () => window.print() } }, 'Print'))),
     err, out);
   await run();
@@ -63,15 +71,24 @@ function cell(v, key) {
   return String(v);
 }
 
+function section(t) {
+  return h('section.card.report-table', h('h2', both(t.title_zh, t.title)),
+    table(t.columns.map((c) => both(c.zh, c.label)), t.rows.map((row) => h('tr', row.map((v, i) => h(typeof v === 'number' ? 'td.num' : 'td', cell(v, t.columns[i].key))))),
+      { empty: '无 None.' }));
+}
+
 function render(out, r) {
+  const late = r.changes_since || [];
   clear(out,
-    h('h1', r.title),
-    h('p.muted', `Period ${fmtTime(r.from)} – ${fmtTime(r.as_of)} · as of ${fmtTime(r.as_of)}`),
-    h('dl.stats', r.summary.map((s) => h('div.stat', h('dt', s.label), h('dd', cell(s.value))))),
+    h('h1', both(r.title_zh, r.title)),
+    h('p.period', `期间 Period ${fmtTime(r.from)} – ${fmtTime(r.as_of)} (${r.time_zone}) · 截止 as of ${fmtTime(r.as_of)}`),
+    h('p.muted.period-meaning', r.period.zh, h('br'), r.period.en),
+    h('dl.stats', r.summary.map((s) => h('div.stat', h('dt', both(s.zh, s.label)), h('dd', cell(s.value))))),
     h('div.charts', r.charts.map(chart)),
-    r.tables.map((t) => h('section.card.report-table', h('h2', t.title),
-      table(t.columns.map((c) => c.label), t.rows.map((row) => h('tr', row.map((v, i) => h(typeof v === 'number' ? 'td.num' : 'td', cell(v, t.columns[i].key))))),
-        { empty: 'None.' }))));
+    r.tables.map(section),
+    late.some((t) => t.rows.length)
+      ? h('section.changes-since', h('h2', '截止后到达（不计入以上数字） ', h('span.en', 'Changes since the cut-off (not in the figures above)')), late.map(section))
+      : h('p.muted', '截止后没有到达的记录。 Nothing recorded before the cut-off arrived after it.'));
 }
 
 // ------------------------------------------------------------ charts (inline SVG)

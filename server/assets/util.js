@@ -102,18 +102,61 @@ export function clear(el, ...children) {
 
 export function pad(n) { return String(n).padStart(2, '0'); }
 
-/** Local date and time, minutes. */
+/** The property's time zone (IANA name), from the session; every time shown is its wall time. */
+export function timeZone() {
+  return session.get()?.time_zone || 'Asia/Shanghai';
+}
+
+const wallFormats = new Map();
+
+/** The wall time of a Date in the property's zone, as numbers. */
+function wall(d) {
+  const tz = timeZone();
+  let f = wallFormats.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', second: '2-digit',
+    });
+    wallFormats.set(tz, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(d).map((x) => [x.type, x.value]));
+  return { y: Number(p.year), mo: Number(p.month), d: Number(p.day), h: Number(p.hour) % 24, mi: Number(p.minute), s: Number(p.second) };
+}
+
+/** Date and time in the property's zone, minutes: 2026-03-02 09:05. */
 export function fmtTime(s) {
   if (!s) return '';
   const d = new Date(s);
   if (isNaN(d)) return s;
-  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+  const w = wall(d);
+  return `${w.y}-${pad(w.mo)}-${pad(w.d)} ${pad(w.h)}:${pad(w.mi)}`;
 }
 
-/** A value for <input type=datetime-local> from a Date. */
+/** A value for <input type=datetime-local> from a Date: its wall time in the property's zone. */
 export function localInput(d, seconds = false) {
-  const s = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
-  return seconds ? `${s}:${pad(d.getSeconds())}` : s;
+  const w = wall(d);
+  const s = `${w.y}-${pad(w.mo)}-${pad(w.d)}T${pad(w.h)}:${pad(w.mi)}`;
+  return seconds ? `${s}:${pad(w.s)}` : s;
+}
+
+/**
+ * An RFC 3339 UTC time from a wall time in the property's zone
+ * (a datetime-local value, or a date meaning its midnight); '' stays ''.
+ */
+export function zonedIso(v) {
+  if (!v) return '';
+  const m = String(v).match(/^(\d{4})-(\d\d)-(\d\d)(?:T(\d\d):(\d\d)(?::(\d\d))?)?$/);
+  if (!m) return new Date(v).toISOString();
+  const [y, mo, d, h = 0, mi = 0, s = 0] = m.slice(1).map((x) => Number(x || 0));
+  const target = Date.UTC(y, mo - 1, d, h, mi, s);
+  // The zone's offset at a guess, then at the corrected time (daylight saving).
+  let t = target;
+  for (let i = 0; i < 2; i++) {
+    const w = wall(new Date(t));
+    t = target - (Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - t);
+  }
+  return new Date(t).toISOString();
 }
 
 export function fen(n) {

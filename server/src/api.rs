@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 
 use crate::access::{self, DocClass, TicketMeta};
 use crate::error::{AppError, AppResult};
+use crate::settings::parse_time;
 use crate::state::Relay;
 use crate::store::records::{self, ReviewFilter, TicketFilter};
 
@@ -126,24 +127,6 @@ fn parse_opt<T: std::str::FromStr>(v: Option<&str>, what: &str) -> AppResult<Opt
         .transpose()
 }
 
-pub(crate) fn parse_time(v: Option<&str>, what: &str) -> AppResult<Option<DateTime<Utc>>> {
-    v.filter(|s| !s.is_empty())
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .or_else(|_| {
-                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                        .map(|d| d.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc())
-                })
-                .map_err(|_| {
-                    AppError::BadRequest(format!(
-                        "{what} must be RFC 3339 or YYYY-MM-DD, not {s:?}"
-                    ))
-                })
-        })
-        .transpose()
-}
-
 async fn health(State(relay): State<Relay>) -> Json<Value> {
     Json(json!({
         "status": "ok",
@@ -163,8 +146,10 @@ async fn me(
         .read(move |c| records::user(c, &name))
         .await?
         .ok_or_else(|| AppError::NotFound("no such user".into()))?;
+    let tz = crate::settings::time_zone(&relay).await?;
     Ok(Json(json!({
         "user": p.user,
+        "time_zone": tz.name(),
         "display_name": user.display_name,
         "role": p.role,
         "department": p.department,
@@ -342,13 +327,14 @@ async fn list_tickets(
     let kind: Option<Kind> = parse_opt(q.kind.as_deref(), "kind")?;
     let status: Option<schema::Status> = parse_opt(q.status.as_deref(), "status")?;
     let department: Option<schema::Department> = parse_opt(q.department.as_deref(), "department")?;
+    let tz = crate::settings::time_zone(&relay).await?;
     let filter = TicketFilter {
         kind: kind.map(|k| k.as_str().to_owned()),
         status: status.map(|s| s.as_str().to_owned()),
         assignee: q.assignee.filter(|a| !a.is_empty()),
         department: department.map(|d| d.as_str().to_owned()),
-        from: parse_time(q.from.as_deref(), "from")?,
-        to: parse_time(q.to.as_deref(), "to")?,
+        from: parse_time(q.from.as_deref(), "from", tz)?,
+        to: parse_time(q.to.as_deref(), "to", tz)?,
         limit: q.limit.unwrap_or(1000).min(5000),
     };
     let rows = relay.db.read(move |c| records::tickets(c, &filter)).await?;
@@ -601,6 +587,7 @@ async fn sync_log(
     Params(q): Params<SyncLogQuery>,
 ) -> AppResult<Json<Value>> {
     require(&p, SUPERVISORS, "read the sync log")?;
+    let tz = crate::settings::time_zone(&relay).await?;
     let f = records::SyncLogFilter {
         user: q.user.filter(|s| !s.is_empty()),
         device: q.device.filter(|s| !s.is_empty()),
@@ -611,8 +598,8 @@ async fn sync_log(
             .map(parse_id)
             .transpose()?,
         verdict: q.verdict.filter(|s| !s.is_empty()),
-        from: parse_time(q.from.as_deref(), "from")?,
-        to: parse_time(q.to.as_deref(), "to")?,
+        from: parse_time(q.from.as_deref(), "from", tz)?,
+        to: parse_time(q.to.as_deref(), "to", tz)?,
     };
     let (sessions, changes) = relay
         .db

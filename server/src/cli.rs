@@ -136,6 +136,13 @@ enum AdminAction {
     },
     /// Make a new signing key and retire the old ones (every token must be reissued).
     RotateKey,
+    /// Set the property's time zone (an IANA name such as Asia/Shanghai): it
+    /// decides the day in reports, the serial number's year and every time
+    /// people see. Unknown names are refused.
+    SetTimeZone {
+        /// The IANA zone name.
+        zone: String,
+    },
     /// Write the whole per-change sync ledger as CSV (and, with `--sessions`,
     /// every sync session with its counters).
     ExportSyncLog {
@@ -279,6 +286,12 @@ async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> 
         AdminAction::RotateKey => {
             let kid = crate::admin::rotate_key(relay).await.map_err(e)?;
             eprintln!("new signing key {kid}; every earlier token is retired");
+        }
+        AdminAction::SetTimeZone { zone } => {
+            let tz = crate::settings::set_time_zone(relay, &zone)
+                .await
+                .map_err(e)?;
+            eprintln!("the property's time zone is now {}", tz.name());
         }
         AdminAction::ExportSyncLog { out, sessions } => {
             let csv = crate::admin::export_sync_log(relay).await.map_err(e)?;

@@ -2,8 +2,44 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
+
+/// Where the relay reads the time: the system clock, or (set in code by
+/// tests) a clock they move. There is no flag or environment variable for
+/// it: a deployment always runs on the system clock.
+#[derive(Clone)]
+pub struct TimeSource(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl TimeSource {
+    /// The system clock.
+    pub fn system() -> Self {
+        Self(Arc::new(Utc::now))
+    }
+
+    /// A clock read from `now` (tests: a time they set and advance).
+    pub fn from_fn(now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        Self(Arc::new(now))
+    }
+
+    /// The time now.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.0)()
+    }
+}
+
+impl Default for TimeSource {
+    fn default() -> Self {
+        Self::system()
+    }
+}
+
+impl std::fmt::Debug for TimeSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TimeSource({})", self.now())
+    }
+}
 
 /// Where the relay keeps its data and how it behaves.
 #[derive(Clone, Debug)]
@@ -29,7 +65,8 @@ pub struct Config {
     /// The most pages the database may grow to (`PRAGMA max_page_count` on the
     /// writer), to bound its size; `None` leaves SQLite's own limit.
     pub max_db_pages: Option<u32>,
-    /// How long a document nobody syncs or writes stays in memory.
+    /// How long a document nobody syncs or writes stays in memory (wall
+    /// time: the sweeper runs on tokio's clock, never on [`Config::clock`]).
     pub doc_idle: std::time::Duration,
     /// Rate limits and lock-out at the relay's edge.
     pub limits: Limits,
@@ -45,6 +82,9 @@ pub struct Config {
     /// Mark the session cookie `Secure` (set when the relay is reached over
     /// HTTPS, directly or through a TLS-terminating proxy).
     pub secure_cookies: bool,
+    /// The clock every relay decision reads: verdict and receipt times, due
+    /// times, serial years, token lifetimes, report defaults.
+    pub clock: TimeSource,
 }
 
 /// Rate limits per client address and per user name, and the login lock-out.
@@ -130,6 +170,7 @@ impl Config {
             blob_part_max_age: std::time::Duration::from_secs(24 * 3_600),
             blob_sweep_every: std::time::Duration::from_secs(3_600),
             secure_cookies: false,
+            clock: TimeSource::system(),
         }
     }
 

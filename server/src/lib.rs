@@ -6,7 +6,8 @@
 //! - [`open`] builds the relay's [`Relay`] state from a [`Config`];
 //! - [`app`] is the axum router (REST API, `/sync` WebSocket);
 //! - [`serve`] runs it on a listener until a shutdown signal;
-//! - [`admin`] and [`demo`] are the commands behind `propsync-server`.
+//! - [`admin`] and [`demo`] are the commands behind `propsync-server`;
+//! - [`settings`] holds the property's settings (its time zone) and calendar.
 
 mod access;
 pub mod admin;
@@ -24,6 +25,7 @@ mod limits;
 mod reports;
 mod seclog;
 mod session;
+pub mod settings;
 mod state;
 pub mod store;
 mod validate;
@@ -32,10 +34,10 @@ mod ws;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use config::{Config, Limits};
+pub use config::{Config, Limits, TimeSource};
 pub use hub::Clock;
 pub use schema;
-pub use state::{Relay, open, open_with_clock};
+pub use state::{Relay, open};
 /// The relay binaries' global allocator (jemalloc): it returns the memory of
 /// documents that went idle to the system, which glibc's malloc does not.
 pub use tikv_jemallocator::Jemalloc as Allocator;

@@ -214,9 +214,11 @@ async fn login(
     let device = crate::admin::web_device(&user.username);
     let session = relay.open_session(&user.username, &device).await?;
     let ttl = relay.config.session_ttl.num_seconds();
+    let tz = crate::settings::time_zone(&relay).await?;
     let mut r = Json(json!({
         "token": session.token,
         "csrf": session.csrf,
+        "time_zone": tz.name(),
         "user": user.username,
         "display_name": user.display_name,
         "role": user.role,

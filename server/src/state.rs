@@ -33,19 +33,13 @@ pub(crate) struct NewSession {
     pub(crate) csrf: String,
 }
 
-/// Opens the relay's state on the system clock.
+/// Opens the relay's state, on the configuration's clock.
 ///
 /// # Errors
 /// When the data directory or database cannot be opened.
 pub async fn open(config: Config) -> Result<Relay, StoreError> {
-    open_with_clock(config, Arc::new(Utc::now)).await
-}
-
-/// Opens the relay's state with the given clock.
-///
-/// # Errors
-/// When the data directory or database cannot be opened.
-pub async fn open_with_clock(config: Config, clock: Clock) -> Result<Relay, StoreError> {
+    let source = config.clock.clone();
+    let clock: Clock = Arc::new(move || source.now());
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {
         StoreError::Corrupt(format!("cannot create {}: {e}", config.data_dir.display()))
     })?;

@@ -268,3 +268,61 @@ fn a_wrong_amount_is_refused_with_the_amounts() {
         f.reason
     );
 }
+
+#[test]
+fn concluded_return_visits_are_kept_one_per_cycle() {
+    let policy = Policy::default();
+    let desk = staff(Role::FrontDesk);
+    let visit = |p: &mut Projection, reached: bool, at| {
+        let t = first_row(Action::ReturnVisit, p.kind).unwrap();
+        let mut d = data_for(t, p, &desk);
+        if !reached {
+            d.contact_result = Some(crate::ticket::ContactResult::Unreachable);
+            d.satisfaction = None;
+        }
+        let e = event(&desk, Action::ReturnVisit, at, d);
+        let row = policy.check(&desk, p, &e).unwrap();
+        p.apply(&e, row, at, &policy);
+    };
+
+    // A paid order's visit falls due when the cashier is done, not on return.
+    let pending = in_state(Kind::PaidService, Status::ChargePending).unwrap();
+    assert_eq!(pending.visit_due, None);
+    let paid = in_state(Kind::PaidService, Status::Paid).unwrap();
+    assert!(paid.visit_due.is_some());
+
+    // An unreachable attempt is not a visit; the second one concludes it.
+    let mut order = in_state(Kind::Repair, Status::Returned).unwrap();
+    let due = order.visit_due.unwrap();
+    visit(&mut order, false, due + Duration::hours(1));
+    assert!(order.visits.is_empty());
+    assert_eq!(order.status, Status::Returned);
+    visit(&mut order, false, due + Duration::hours(30));
+    assert_eq!(order.status, Status::ReturnVisited);
+    let v = &order.visits[..];
+    assert_eq!(v.len(), 1);
+    assert_eq!(
+        (v[0].reached, v[0].attempts, v[0].due, v[0].at),
+        (false, 2, Some(due), due + Duration::hours(30))
+    );
+
+    // A complaint reached and dissatisfied, reopened: the visit stays, the
+    // next one falls due only after the next reply.
+    let mut c = in_state(Kind::Complaint, Status::Responded).unwrap();
+    let due = c.visit_due.unwrap();
+    visit(&mut c, true, due - Duration::hours(2));
+    assert_eq!(c.visits.len(), 1);
+    assert!(c.visits[0].reached);
+    assert_eq!(
+        c.visits[0].satisfaction,
+        Some(crate::ticket::Satisfaction::Dissatisfied)
+    );
+    assert_eq!(c.visits[0].at, due - Duration::hours(2), "an early visit");
+    let t = first_row(Action::Reopen, Kind::Complaint).unwrap();
+    let e = event(&desk, Action::Reopen, t0(), data_for(t, &c, &desk));
+    let row = policy.check(&desk, &c, &e).unwrap();
+    c.apply(&e, row, t0(), &policy);
+    assert_eq!(c.status, Status::Routed);
+    assert_eq!(c.visit_due, None);
+    assert_eq!(c.visits.len(), 1, "the first cycle's visit is kept");
+}

@@ -764,9 +764,9 @@ fn schemas() -> Value {
         "Limit": { "type": "integer", "minimum": 0, "maximum": u32::MAX, "description": "at most 5000 are returned" },
         "Year": { "type": "integer", "minimum": 0, "maximum": u16::MAX },
         "Series": { "type": "string", "enum": Series::ALL.iter().map(|s| s.code()).collect::<Vec<_>>() },
-        "ReportName": { "type": "string", "enum": crate::reports::REPORTS.iter().map(|(n, ..)| *n).collect::<Vec<_>>() },
+        "ReportName": { "type": "string", "enum": crate::reports::REPORTS.iter().map(|d| d.name).collect::<Vec<_>>() },
         "TimeParam": {
-            "description": "RFC 3339 or YYYY-MM-DD (midnight UTC); empty: unset",
+            "description": "RFC 3339 with an offset, or the property's wall time YYYY-MM-DDTHH:MM[:SS], or YYYY-MM-DD (its midnight in the property's time zone); empty: unset",
             "anyOf": [
                 { "type": "string", "format": "date-time" },
                 { "type": "string", "format": "date" },
@@ -864,15 +864,19 @@ fn schemas() -> Value {
         "Health": object(&["status", "peer_id", "connections", "documents_loaded"], json!({
             "status": { "const": "ok" }, "peer_id": string, "connections": count, "documents_loaded": count,
         })),
-        "Session": object(&["token", "csrf", "user", "display_name", "role", "department", "inbox"], json!({
-            "token": string, "csrf": string, "user": string, "display_name": string, "role": string,
+        "Session": object(&["token", "csrf", "time_zone", "user", "display_name", "role", "department", "inbox"], json!({
+            "token": string, "csrf": string, "time_zone": r("TimeZone"), "user": string, "display_name": string, "role": string,
             "department": string, "inbox": string,
         })),
         "LoggedOut": object(&["logged_out"], json!({ "logged_out": boolean })),
-        "Me": object(&["user", "display_name", "role", "department", "device", "inbox", "relay_peer_id"], json!({
-            "user": string, "display_name": string, "role": string, "department": string,
+        "Me": object(&["user", "time_zone", "display_name", "role", "department", "device", "inbox", "relay_peer_id"], json!({
+            "user": string, "time_zone": r("TimeZone"), "display_name": string, "role": string, "department": string,
             "device": string, "inbox": string, "relay_peer_id": string,
         })),
+        "TimeZone": {
+            "type": "string",
+            "description": "The property's time zone (IANA name, read-only here; `propsync-server admin set-time-zone` sets it): the day of reports, serial years and every time shown. Times on the wire stay RFC 3339 UTC.",
+        },
         "TicketSummary": object(&ticket_summary_keys, json!({
             "id": string, "url": string, "kind": string, "status": string, "serial": opt_string,
             "title": string, "location": string, "household": opt_string, "assignee": opt_string,
@@ -947,28 +951,6 @@ fn schemas() -> Value {
                 }))),
             }),
         ),
-        "ReportList": object(&["reports"], json!({
-            "reports": array_of(object(&["name", "title", "allowed"], json!({
-                "name": r("ReportName"), "title": string, "allowed": boolean,
-            }))),
-        })),
-        "Report": object(&["name", "title", "as_of", "from", "summary", "tables", "charts"], json!({
-            "name": r("ReportName"), "title": string, "as_of": time, "from": time,
-            "summary": array_of(object(&["label", "value"], json!({ "label": string }))),
-            "tables": array_of(object(&["title", "columns", "rows"], json!({
-                "title": string,
-                "columns": array_of(object(&["key", "label"], json!({ "key": string, "label": string }))),
-                "rows": array_of(json!({ "type": "array" })),
-            }))),
-            "charts": array_of(object(&["title", "stacked", "unit", "labels", "series"], json!({
-                "title": string, "stacked": boolean, "unit": string, "labels": strings,
-                "series": array_of(object(&["name", "values"], json!({
-                    "name": string,
-                    // A value that is not a finite number is written as null.
-                    "values": array_of(json!({ "type": ["number", "null"] })),
-                }))),
-            }))),
-        })),
         "DeviceList": object(&["devices"], json!({
             "devices": array_of(object(&["device_id", "username", "label", "created_at"], json!({
                 "device_id": string, "username": string, "label": string, "created_at": time,
@@ -1012,8 +994,46 @@ fn schemas() -> Value {
             "openapi": string, "info": { "type": "object" }, "paths": { "type": "object" },
         })),
     });
+    // The reports' shapes, apart: one `json!` this long would pass the macro's recursion limit.
+    let reports = json!({
+        "ReportPeriod": object(&["basis", "span", "zh", "en"], json!({
+            "basis": { "type": "string", "description": "what the period counts: received_in_period, issued_in_period, made_in_period, due_or_made_in_period, open_at_cut_off" },
+            "span": { "type": "string", "enum": ["day", "week"], "description": "the default period: the cut-off's local day, or its week from Monday 00:00 local" },
+            "zh": string, "en": string,
+        })),
+        "ReportList": object(&["time_zone", "reports"], json!({
+            "time_zone": r("TimeZone"),
+            "reports": array_of(object(&["name", "title", "title_zh", "period", "allowed"], json!({
+                "name": r("ReportName"), "title": string, "title_zh": string,
+                "period": r("ReportPeriod"), "allowed": boolean,
+            }))),
+        })),
+        "ReportTable": object(&["title", "title_zh", "columns", "rows"], json!({
+            "title": string, "title_zh": string,
+            "columns": array_of(object(&["key", "label", "zh"], json!({ "key": string, "label": string, "zh": string }))),
+            "rows": array_of(json!({ "type": "array" })),
+        })),
+        "Report": object(&["name", "title", "title_zh", "period", "time_zone", "as_of", "from", "summary", "tables", "charts", "changes_since"], json!({
+            "name": r("ReportName"), "title": string, "title_zh": string,
+            "period": r("ReportPeriod"), "time_zone": r("TimeZone"), "as_of": time, "from": time,
+            "summary": array_of(object(&["label", "zh", "value"], json!({ "label": string, "zh": string }))),
+            "tables": array_of(r("ReportTable")),
+            "changes_since": {
+                "description": "recorded by the cut-off, received after it: listed, never counted in the figures",
+                "type": "array", "items": r("ReportTable"),
+            },
+            "charts": array_of(object(&["title", "stacked", "unit", "labels", "series"], json!({
+                "title": string, "stacked": boolean, "unit": string, "labels": strings,
+                "series": array_of(object(&["name", "values"], json!({
+                    "name": string,
+                    // A value that is not a finite number is written as null.
+                    "values": array_of(json!({ "type": ["number", "null"] })),
+                }))),
+            }))),
+        })),
+    });
     let mut all = Map::new();
-    for part in [values, bodies, answers] {
+    for part in [values, bodies, answers, reports] {
         if let Value::Object(m) = part {
             all.extend(m);
         }

@@ -112,7 +112,8 @@ pub(super) async fn order(
     let url = format!("{}/#/ticket/{id}", origin(&headers));
     let qr = qr_svg(&url).map_err(AppError::Internal)?;
     let projection = Projection::official(&ticket, &relay.hub.policy);
-    let html = render(&ticket, &projection, household.as_deref(), &url, &qr);
+    let tz = crate::settings::time_zone(&relay).await?;
+    let html = render(&ticket, &projection, household.as_deref(), &url, &qr, tz);
     let mut r = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
@@ -131,20 +132,21 @@ fn field(label: &str, value: &str) -> String {
     )
 }
 
-/// The page.
+/// The page; times are the property's wall time in `tz`.
 pub(crate) fn render(
     t: &Ticket,
     p: &Projection,
     unit: Option<&str>,
     url: &str,
     qr: &str,
+    tz: chrono_tz::Tz,
 ) -> String {
     let serial = t
         .server
         .serial
         .map_or_else(|| "(not yet numbered)".to_owned(), |s| s.to_string());
     let time = |d: Option<chrono::DateTime<chrono::Utc>>| {
-        d.map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+        d.map(|d| crate::settings::wall_time(d, tz))
             .unwrap_or_default()
     };
     let voided = p.status == Status::Voided;

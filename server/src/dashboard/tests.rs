@@ -17,7 +17,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("blobs.rs", include_str!("../blobs.rs")),
     ("ws.rs", include_str!("../ws.rs")),
     ("dashboard.rs", include_str!("../dashboard.rs")),
-    ("reports.rs", include_str!("../reports.rs")),
+    ("reports/http.rs", include_str!("../reports/http.rs")),
 ];
 
 /// `(path, method)` for every `.route(` call in `src`.
@@ -211,7 +211,8 @@ fn the_printed_order_has_three_copies_and_voids_show_why() {
         DeviceId, Event, EventData, EventId, Kind, Outcome, Policy, Projection, Ticket, UserId,
         VerdictRecord,
     };
-    let at = chrono::Utc::now();
+    // 23:30 UTC is 07:30 the next morning in Shanghai: the form shows that.
+    let at: chrono::DateTime<chrono::Utc> = "2026-03-02T23:30:00Z".parse().expect("a time");
     let mut t = Ticket::new(TicketHeader {
         kind: Kind::Repair,
         household: None,
@@ -261,7 +262,13 @@ fn the_printed_order_has_three_copies_and_voids_show_why() {
         Some("B1-0101"),
         "http://x/#/ticket/1",
         "<svg></svg>",
+        crate::settings::DEFAULT_TIME_ZONE,
     );
+    assert!(
+        html.contains("2026-03-03 07:30"),
+        "the received time is Shanghai's wall time"
+    );
+    assert!(!html.contains("UTC"), "no UTC time on the form");
     for label in ["住户联", "工程联", "客服联"] {
         assert_eq!(html.matches(label).count(), 1, "{label}");
     }

@@ -10,7 +10,10 @@ use schema::{
 };
 use serde_json::{Value, json};
 
+use super::daily::*;
+use super::weekly::*;
 use super::*;
+use crate::settings::DEFAULT_TIME_ZONE;
 
 fn t0() -> DateTime<Utc> {
     "2026-03-02T01:00:00Z".parse().expect("a time")
@@ -160,13 +163,10 @@ fn reason(r: &str) -> EventData {
     }
 }
 
+/// The view of the cut-off's local day (Shanghai).
 fn view<'a>(all: &'a [(DocId, Ticket)], as_of: DateTime<Utc>, policy: &'a Policy) -> View<'a> {
-    let from = as_of
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .expect("midnight")
-        .and_utc();
-    View::new(all, as_of, from, policy)
+    let from = crate::settings::day_start(as_of, DEFAULT_TIME_ZONE);
+    View::new(all, as_of, from, DEFAULT_TIME_ZONE, policy)
 }
 
 fn figure(r: &Report, label: &str) -> Value {
@@ -363,12 +363,13 @@ fn continuity_holds_with_a_void_and_finds_a_gap() {
         ticket(Kind::Praise, at).done(),
     ];
     let r = serial_register(&view(&all, at + Duration::hours(1), &policy));
-    assert_eq!(figure(&r, "issued"), 3);
+    assert_eq!(figure(&r, "issued in the period"), 3);
     assert_eq!(figure(&r, "void"), 1);
+    assert_eq!(figure(&r, "open"), 2);
     assert_eq!(figure(&r, "continuous"), true);
     let c = r.table("Continuity").expect("continuity");
     assert_eq!(c.column("missing"), [&json!([])]);
-    let t = r.table("Numbers issued").expect("numbers");
+    let t = r.table("Numbers issued in the period").expect("numbers");
     assert_eq!(
         t.column("serial"),
         [
@@ -385,7 +386,7 @@ fn continuity_holds_with_a_void_and_finds_a_gap() {
 
     // As of before number 3 was issued: two numbers, still continuous.
     let r = serial_register(&view(&all, at + Duration::minutes(12), &policy));
-    assert_eq!(figure(&r, "issued"), 2);
+    assert_eq!(figure(&r, "issued in the period"), 2);
     assert_eq!(figure(&r, "void"), 0, "the void came later");
     assert_eq!(figure(&r, "continuous"), true);
 
@@ -404,6 +405,21 @@ fn continuity_holds_with_a_void_and_finds_a_gap() {
     let c = r.table("Continuity").expect("continuity");
     assert_eq!(c.column("missing"), [&json!([2])]);
     assert_eq!(c.column("out_of_order"), [&json!([4])]);
+
+    // The next day's register lists the next day's numbers, and the
+    // continuity check still covers the whole year.
+    let next_day = vec![
+        ticket(Kind::Repair, at).serial(1).done(),
+        ticket(Kind::Repair, at + Duration::days(1))
+            .serial(2)
+            .done(),
+    ];
+    let r = serial_register(&view(&next_day, at + Duration::days(1), &policy));
+    assert_eq!(figure(&r, "issued in the period"), 1);
+    let t = r.table("Numbers issued in the period").expect("numbers");
+    assert_eq!(t.column("serial"), [&json!("RO-2026-000002")]);
+    let c = r.table("Continuity").expect("continuity");
+    assert_eq!(c.column("issued"), [&json!(2)]);
 }
 
 #[test]
@@ -527,29 +543,35 @@ fn late_arrivals_are_left_out_as_of_the_cut_off_and_listed() {
             .done(),
     ];
     let policy = Policy::default();
+    // As the HTTP side gives it at the cut-off: the last session before it.
     let devices = [DeviceInfo {
         device: "eng1-phone".into(),
         user: "eng1".into(),
-        last_seen: Some(at + Duration::hours(30)),
+        last_seen: Some(at + Duration::hours(1)),
         revoked: false,
     }];
     let r = compute("open-overdue", &view(&all, cutoff, &policy), &devices).expect("a report");
     let open = r.table("Open").expect("open");
     assert_eq!(open.column("status"), [&json!("IN_PROGRESS")]);
+    assert!(r.tables.iter().all(|t| !t.title.starts_with("Recorded")));
     let late = r
         .table("Recorded before the cut-off, arrived after")
         .expect("late table");
     assert_eq!(late.column("action"), [&json!("hold")]);
 
+    // Sync health at the cut-off counts only what the relay had; the hold
+    // that came a day later is under "changes since".
     let r = compute("sync-health", &view(&all, cutoff, &policy), &devices).expect("a report");
-    assert_eq!(figure(&r, "devices with unsynced events"), 1);
+    assert_eq!(figure(&r, "events received in the period"), 4);
+    assert_eq!(figure(&r, "devices seen in the period"), 1);
     let d = r.table("Devices").expect("devices");
-    assert_eq!(d.column("unsynced"), [&json!(1)]);
-    assert_eq!(
-        d.column("last_seen"),
-        [&Value::Null],
-        "seen after the cut-off"
-    );
+    assert_eq!(d.column("received"), [&json!(2)], "accept and start");
+    assert_eq!(d.column("last_seen"), [&json!("2026-03-02T02:00:00.000Z")]);
+    let late = r
+        .table("Devices whose events recorded by the cut-off arrived after it")
+        .expect("late devices");
+    assert_eq!(late.column("events"), [&json!(1)]);
+    assert_eq!(late.column("oldest"), [&json!("2026-03-02T03:00:00.000Z")]);
 
     let now = at + Duration::hours(31);
     let r = compute("open-overdue", &view(&all, now, &policy), &devices).expect("a report");
@@ -559,14 +581,12 @@ fn late_arrivals_are_left_out_as_of_the_cut_off_and_listed() {
     );
 }
 
+/// A prompt visit (made the day the work was handed back, before it fell
+/// due) counts at once, in the period it was made: the bug of issue 15 was
+/// "0 visited" until the next day.
 #[test]
-fn return_visits_and_engineer_performance() {
+fn a_prompt_visit_counts_the_day_it_is_made() {
     let at = t0();
-    let visit = |sat: Satisfaction| EventData {
-        contact_result: Some(schema::ticket::ContactResult::Reached),
-        satisfaction: Some(sat),
-        ..EventData::default()
-    };
     let h = Duration::hours;
     let all = vec![
         ticket(Kind::Repair, at)
@@ -575,56 +595,222 @@ fn return_visits_and_engineer_performance() {
             .ev(
                 "return_visit",
                 "frontdesk",
-                visit(Satisfaction::Satisfied),
-                at + h(30),
+                reached(Satisfaction::Satisfied),
+                at + h(5),
             )
             .done(),
+    ];
+    let policy = Policy::default();
+    let r = return_visits(&view(&all, at + h(10), &policy));
+    assert_eq!(figure(&r, "made in the period"), 1);
+    assert_eq!(figure(&r, "due in the period"), 0, "it falls due tomorrow");
+    assert_eq!(figure(&r, "coverage %"), 100.0);
+    assert_eq!(figure(&r, "early"), 1);
+    assert_eq!(figure(&r, "reached %"), 100.0);
+    assert_eq!(figure(&r, "satisfied"), 1);
+    // The next day it is not counted again.
+    let r = return_visits(&view(&all, at + h(30), &policy));
+    assert_eq!(figure(&r, "made in the period"), 0);
+    assert_eq!(figure(&r, "due in the period"), 0, "made before the period");
+    assert_eq!(figure(&r, "coverage %"), Value::Null);
+}
+
+fn reached(sat: Satisfaction) -> EventData {
+    EventData {
+        contact_result: Some(schema::ticket::ContactResult::Reached),
+        satisfaction: Some(sat),
+        ..EventData::default()
+    }
+}
+
+#[test]
+fn return_visits_and_engineer_performance_over_a_week() {
+    let at = t0();
+    let h = Duration::hours;
+    let unreachable = || EventData {
+        contact_result: Some(schema::ticket::ContactResult::Unreachable),
+        ..EventData::default()
+    };
+    let rework = ticket(Kind::Repair, at + h(31)).serial(9).done();
+    let assign = |eng: &str| EventData {
+        assignee: Some(user(eng)),
+        ..EventData::default()
+    };
+    let all = vec![
+        // A: handed back at +3 h, visited at +5 h: early.
         ticket(Kind::Repair, at)
+            .serial(1)
+            .worked("eng1", at + h(2), 0)
+            .returned(at + h(3))
+            .ev(
+                "return_visit",
+                "frontdesk",
+                reached(Satisfaction::Satisfied),
+                at + h(5),
+            )
+            .done(),
+        // B: due at +29 h, visited at +30 h: on time, dissatisfied, reworked.
+        ticket(Kind::Repair, at)
+            .serial(2)
             .worked("eng1", at + h(4), 0)
             .returned(at + h(5))
             .ev(
                 "return_visit",
                 "frontdesk",
-                visit(Satisfaction::Dissatisfied),
+                reached(Satisfaction::Dissatisfied),
                 at + h(30),
             )
             .ev(
                 "rework",
                 "frontdesk",
                 EventData {
-                    linked: Some(DocId::random().url()),
+                    linked: Some(rework.0.url()),
                     ..EventData::default()
                 },
                 at + h(31),
             )
             .done(),
+        // C: due at +35 h, never visited.
         ticket(Kind::Repair, at)
+            .serial(3)
             .worked("eng2", at + h(10), 0)
             .returned(at + h(11))
             .done(),
+        // D: due at +25 h, visited at +60 h: late.
+        ticket(Kind::Repair, at)
+            .serial(4)
+            .worked("eng2", at + h(1), 0)
+            .returned(at + h(1))
+            .ev(
+                "return_visit",
+                "frontdesk",
+                reached(Satisfaction::Basic),
+                at + h(60),
+            )
+            .done(),
+        // E: due at +26 h, unreachable twice: not reached.
+        ticket(Kind::Repair, at)
+            .serial(5)
+            .worked("eng3", at + h(2), 0)
+            .returned(at + h(2))
+            .ev("return_visit", "frontdesk", unreachable(), at + h(26))
+            .ev("return_visit", "frontdesk", unreachable(), at + h(28))
+            .done(),
+        // F: done and visited the week before: in neither count.
+        ticket(Kind::Repair, at - Duration::days(3))
+            .serial(6)
+            .worked("eng3", at - Duration::days(3), 0)
+            .returned(at - Duration::days(3))
+            .ev(
+                "return_visit",
+                "frontdesk",
+                reached(Satisfaction::Satisfied),
+                at - h(47),
+            )
+            .done(),
+        // G: handed back in the week; H: the week before.
+        ticket(Kind::Repair, at)
+            .serial(7)
+            .ev("assign", "frontdesk", assign("eng1"), at + h(1))
+            .ev("hand_back", "eng1", reason("wrong trade"), at + h(2))
+            .done(),
+        ticket(Kind::Repair, at - Duration::days(3))
+            .serial(8)
+            .ev(
+                "assign",
+                "frontdesk",
+                assign("eng2"),
+                at - Duration::days(3),
+            )
+            .ev(
+                "hand_back",
+                "eng2",
+                reason("no parts"),
+                at - Duration::days(3),
+            )
+            .done(),
+        rework,
     ];
     let policy = Policy::default();
-    let v = View::new(&all, at + h(40), at - Duration::days(7), &policy);
+    let from = crate::settings::week_start(at, DEFAULT_TIME_ZONE);
+    let v = View::new(&all, at + h(72), from, DEFAULT_TIME_ZONE, &policy);
     let r = return_visits(&v);
-    assert_eq!(figure(&r, "due"), 3);
-    assert_eq!(figure(&r, "visited"), 2);
-    assert_eq!(figure(&r, "dissatisfied"), 1);
+    for (label, value) in [
+        ("due in the period", json!(5)),
+        ("made in the period", json!(4)),
+        ("due or made in the period", json!(5)),
+        ("coverage %", json!(80.0)),
+        ("due, not yet made", json!(1)),
+        ("early", json!(1)),
+        ("on time", json!(1)),
+        ("late", json!(1)),
+        ("not reached", json!(1)),
+        ("reached", json!(3)),
+        ("reached %", json!(75.0)),
+        ("satisfied", json!(1)),
+        ("basically_satisfied", json!(1)),
+        ("dissatisfied", json!(1)),
+    ] {
+        assert_eq!(figure(&r, label), value, "{label}");
+    }
+    let t = r.table("Visits made in the period").expect("visits");
+    let serial = |n: u32| json!(format!("RO-2026-{n:06}"));
+    assert_eq!(
+        t.column("ticket"),
+        [&serial(1), &serial(5), &serial(2), &serial(4)]
+    );
+    assert_eq!(
+        t.column("timing"),
+        [
+            &json!("early"),
+            &json!("not_reached"),
+            &json!("on_time"),
+            &json!("late")
+        ]
+    );
+    assert_eq!(t.column("attempts")[1], &json!(2));
+    let w = r
+        .table("Due in the period, not made by the cut-off")
+        .expect("waiting");
+    assert_eq!(w.column("ticket"), [&serial(3)]);
     let d = r.table("Dissatisfied").expect("dissatisfied");
-    assert_eq!(d.rows.len(), 1);
-    assert!(!d.column("rework")[0].is_null(), "{d:?}");
+    assert_eq!(d.column("ticket"), [&serial(2)]);
+    assert_eq!(d.column("rework"), [&serial(9)]);
 
     let r = engineer_performance(&v);
+    assert_eq!(figure(&r, "orders completed"), 5);
+    assert_eq!(figure(&r, "hand-backs"), 1);
     let t = r.table("Engineers").expect("engineers");
-    assert_eq!(t.column("engineer"), [&json!("eng1"), &json!("eng2")]);
-    assert_eq!(t.column("completed"), [&json!(2), &json!(1)]);
-    assert_eq!(t.column("completion_median_h"), [&json!(2.0), &json!(10.0)]);
-    assert_eq!(t.column("completion_p90_h"), [&json!(4.0), &json!(10.0)]);
-    assert_eq!(t.column("rework_pct"), [&json!(50.0), &json!(0.0)]);
+    assert_eq!(
+        t.column("engineer"),
+        [&json!("eng1"), &json!("eng2"), &json!("eng3")]
+    );
+    assert_eq!(t.column("completed"), [&json!(2), &json!(2), &json!(1)]);
+    assert_eq!(
+        t.column("completion_median_h"),
+        [&json!(2.0), &json!(1.0), &json!(2.0)]
+    );
+    assert_eq!(
+        t.column("completion_p90_h"),
+        [&json!(4.0), &json!(10.0), &json!(2.0)]
+    );
+    assert_eq!(
+        t.column("rework_pct"),
+        [&json!(50.0), &json!(0.0), &json!(0.0)]
+    );
     assert_eq!(
         t.column("first_time_fix_pct"),
-        [&json!(50.0), &json!(100.0)]
+        [&json!(50.0), &json!(100.0), &json!(100.0)]
     );
-    assert_eq!(t.column("appraisal"), [&json!(2.0), &Value::Null]);
+    assert_eq!(
+        t.column("hand_backs"),
+        [&json!(1), &json!(0), &json!(0)],
+        "eng2's hand-back was the week before"
+    );
+    assert_eq!(
+        t.column("appraisal"),
+        [&json!(2.0), &json!(2.0), &Value::Null]
+    );
 }
 
 #[test]
@@ -648,11 +834,14 @@ fn csv_quotes_what_it_must() {
     let r = compute("serial-register", &view(&all, t0(), &policy), &[]).expect("a report");
     let csv = r.to_csv();
     assert!(
-        csv.starts_with("report,Repair-order serial register\r\n"),
+        csv.starts_with(
+            "report,维修单号登记表 / Repair-order serial register\r\nperiod,\"期间内发出的单号"
+        ),
         "{csv}"
     );
+    assert!(csv.contains("\r\ntime_zone,Asia/Shanghai\r\n"), "{csv}");
     assert!(
-        csv.contains("\r\nNumbers issued\r\nserial,id,issued,"),
+        csv.contains("\r\n期间内发出的单号 / Numbers issued in the period\r\nserial,id,issued,"),
         "{csv}"
     );
     assert!(csv.contains("RO-2026-000001,"), "{csv}");

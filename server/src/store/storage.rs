@@ -186,7 +186,9 @@ impl Storage for Db {
                     // Numbers are taken in transaction order; the time is read
                     // here, in that order, so both orders agree.
                     let when = clock().max(at);
-                    let year = u16::try_from(chrono::Datelike::year(&when)).unwrap_or(2000);
+                    // The year is the property's: local time at acceptance.
+                    let tz = crate::settings::time_zone_in(tx)?;
+                    let year = u16::try_from(crate::settings::year_of(when, tz)).unwrap_or(2000);
                     let n = records::take_number(tx, series, year, id, when)?;
                     Some(
                         Serial::new(series, year, n)

@@ -1,0 +1,171 @@
+//! `/api/v1/reports` and `/api/v1/reports/{name}`: who may read which report,
+//! the default period (the cut-off's local day or week in the property's
+//! time zone), and the inputs the pure report functions need, read from
+//! storage: every ticket, and the devices as they were at the cut-off.
+
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use schema::doc::rfc3339;
+use schema::{DocId, Ticket};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{DeviceInfo, REPORTS, Span, View, compute};
+use crate::api::Authed;
+use crate::error::{AppError, AppResult};
+use crate::settings;
+use crate::state::Relay;
+use crate::store::{StoreResult, records};
+
+pub(crate) fn router() -> Router<Relay> {
+    Router::new()
+        .route("/api/v1/reports", get(list))
+        .route("/api/v1/reports/{name}", get(report))
+}
+
+async fn list(State(relay): State<Relay>, Authed(p): Authed) -> AppResult<Json<Value>> {
+    let tz = settings::time_zone(&relay).await?;
+    Ok(Json(json!({
+        "time_zone": tz.name(),
+        "reports": REPORTS.iter().map(|d| json!({
+            "name": d.name, "title": d.title, "title_zh": d.title_zh,
+            "period": d.period, "allowed": d.roles.contains(&p.role),
+        })).collect::<Vec<_>>()
+    })))
+}
+
+#[derive(Deserialize, Default)]
+struct ReportQuery {
+    as_of: Option<String>,
+    from: Option<String>,
+    format: Option<String>,
+}
+
+/// Every device that existed at the cut-off, with its last sync session
+/// started at or before it (times are fixed-width RFC 3339 text, so they
+/// compare as strings).
+fn devices_at(c: &Connection, as_of: DateTime<Utc>) -> StoreResult<Vec<DeviceInfo>> {
+    let cutoff = rfc3339(as_of);
+    let mut last = c.prepare(
+        "SELECT MAX(started_at) FROM sync_sessions WHERE device_id = ?1 AND started_at <= ?2",
+    )?;
+    let mut out = Vec::new();
+    for d in records::devices(c)?
+        .into_iter()
+        .filter(|d| d.created_at <= as_of)
+    {
+        let seen: Option<String> =
+            last.query_row([d.device_id.as_str(), cutoff.as_str()], |r| r.get(0))?;
+        out.push(DeviceInfo {
+            device: d.device_id.to_string(),
+            user: d.username.to_string(),
+            last_seen: seen
+                .and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+                .map(|t| t.to_utc()),
+            revoked: d.revoked_at.is_some_and(|r| r <= as_of),
+        });
+    }
+    Ok(out)
+}
+
+async fn report(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Path(name): Path<String>,
+    crate::api::Params(q): crate::api::Params<ReportQuery>,
+) -> AppResult<Response> {
+    let Some(def) = REPORTS.iter().find(|d| d.name == name) else {
+        return Err(AppError::NotFound(format!("no report {name:?}")));
+    };
+    if !def.roles.contains(&p.role) {
+        return Err(AppError::Forbidden(format!(
+            "a {} may not read the {name} report",
+            p.role
+        )));
+    }
+    let tz = settings::time_zone(&relay).await?;
+    let now = relay.hub.now();
+    let as_of = settings::parse_time(q.as_of.as_deref(), "as_of", tz)?.unwrap_or(now);
+    let default_from = match def.period.span {
+        Span::Day => settings::day_start(as_of, tz),
+        Span::Week => settings::week_start(as_of, tz),
+    };
+    let from = settings::parse_time(q.from.as_deref(), "from", tz)?.unwrap_or(default_from);
+    if from > as_of {
+        return Err(AppError::BadRequest("from must not be after as_of".into()));
+    }
+    let tickets = load_all_tickets(&relay).await?;
+    let devices = relay.db.read(move |c| devices_at(c, as_of)).await?;
+    let policy = relay.hub.policy.clone();
+    let name = def.name;
+    let report = tokio::task::spawn_blocking(move || {
+        let view = View::new(&tickets, as_of, from, tz, &policy);
+        compute(name, &view, &devices)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .ok_or_else(|| AppError::Internal("report vanished".into()))?;
+    if q.format.as_deref() == Some("csv") {
+        let file = format!("{}-{}.csv", report.name, as_of.format("%Y%m%dT%H%M%SZ"));
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{file}\""),
+                ),
+            ],
+            format!("\u{feff}{}", report.to_csv()),
+        )
+            .into_response());
+    }
+    Ok(Json(report).into_response())
+}
+
+/// Every stored ticket document, read in full (the register rows name them).
+///
+/// # Errors
+/// Storage errors; a document that does not read as a ticket is skipped and
+/// logged, so one damaged document cannot hide every report.
+pub(crate) async fn load_all_tickets(relay: &Relay) -> AppResult<Vec<(DocId, Ticket)>> {
+    let filter = records::TicketFilter {
+        limit: 1_000_000,
+        ..records::TicketFilter::default()
+    };
+    let ids: Vec<DocId> = relay
+        .db
+        .read(move |c| {
+            Ok(records::tickets(c, &filter)?
+                .into_iter()
+                .map(|r| r.doc_id)
+                .collect())
+        })
+        .await?;
+    let db = relay.db.clone();
+    tokio::task::spawn_blocking(move || -> AppResult<Vec<(DocId, Ticket)>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(stored) = db.read_blocking(move |c| records::load_document(c, id))? else {
+                continue;
+            };
+            match read_stored(&stored) {
+                Ok(t) => out.push((id, t)),
+                Err(e) => tracing::warn!(%id, error = %e, "a ticket left out of the reports"),
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+}
+
+/// Reads a stored document (snapshot plus chunks) as a ticket.
+pub(crate) fn read_stored(stored: &records::StoredDoc) -> Result<Ticket, String> {
+    let doc = crate::dashboard::load(stored)?;
+    schema::doc::read_ticket(&doc, None).map_err(|e| e.to_string())
+}
