@@ -250,6 +250,19 @@ async fn js_repo_engineer_accepts_assigned_ticket_and_sees_the_verdict() -> Resu
                 .all(|c| c["outcome"] == "accepted" && c["username"] == "eng1"),
         "eng1's changes in the ledger: {changes:?}"
     );
+    // The JS client writes a change's time in seconds: it is read as such,
+    // not as a moment in January 1970.
+    let now = chrono::Utc::now();
+    for c in changes {
+        let at: chrono::DateTime<chrono::Utc> = c["authored_at"]
+            .as_str()
+            .context("authored_at")?
+            .parse()?;
+        ensure!(
+            (now - at).num_hours().abs() < 24,
+            "a JS change authored at {at}, not today"
+        );
+    }
     let queue = get(&manager, &format!("/api/v1/review-queue?document={id}")).await?;
     assert_eq!(queue["items"], json!([]), "nothing to review");
     let security = get(&manager, "/api/v1/security-log").await?;
