@@ -254,10 +254,8 @@ async fn js_repo_engineer_accepts_assigned_ticket_and_sees_the_verdict() -> Resu
     // not as a moment in January 1970.
     let now = chrono::Utc::now();
     for c in changes {
-        let at: chrono::DateTime<chrono::Utc> = c["authored_at"]
-            .as_str()
-            .context("authored_at")?
-            .parse()?;
+        let at: chrono::DateTime<chrono::Utc> =
+            c["authored_at"].as_str().context("authored_at")?.parse()?;
         ensure!(
             (now - at).num_hours().abs() < 24,
             "a JS change authored at {at}, not today"

@@ -14,6 +14,7 @@
 //!
 //! **Architecture Invariant:** this crate does no IO and depends on no other propsync crate.
 
+pub mod access;
 pub mod doc;
 pub mod household;
 pub mod ids;

@@ -254,7 +254,9 @@ mod tests {
     use chrono::Utc;
     use schema::{DeviceId, DocId, UserId};
 
-    use crate::store::records::{self, ChangeRow, SessionCounters};
+    use relay_core::ledger::{ChangeEntry, ChangeOutcome};
+
+    use crate::store::records::{self, SessionCounters};
 
     /// The REST sync log shows the newest rows; the export must hold all of them.
     #[tokio::test]
@@ -284,19 +286,21 @@ mod tests {
                     records::update_session(tx, id, None, &c, Some((now, "closed")))?;
                     let per = changes / sessions + usize::from(s < changes % sessions);
                     for n in 0..per {
+                        let hash = hex::decode(format!("{s:08x}{n:056x}")).expect("hex");
                         records::insert_change(
                             tx,
-                            &ChangeRow {
-                                hash: format!("{s:08x}{n:056x}"),
-                                doc_id: doc,
-                                actor: "a1".into(),
-                                username: user.clone(),
-                                device_id: device.clone(),
-                                session_id: Some(id),
+                            &ChangeEntry {
+                                hash: automerge::ChangeHash::try_from(hash.as_slice())
+                                    .expect("32 bytes"),
+                                doc,
+                                actor: automerge::ActorId::from([0xa1_u8; 16]),
+                                user: user.clone(),
+                                device: device.clone(),
+                                session: Some(id),
                                 bytes: 100,
                                 authored_at: now,
                                 received_at: now,
-                                outcome: "accepted".into(),
+                                outcome: ChangeOutcome::Accepted,
                                 rule: None,
                                 reason: Some("a, \"quoted\"\nreason".into()),
                             },

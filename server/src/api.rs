@@ -18,11 +18,11 @@ use schema::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::access::{self, DocClass, TicketMeta};
 use crate::error::{AppError, AppResult};
 use crate::settings::parse_time;
 use crate::state::Relay;
 use crate::store::records::{self, ReviewFilter, TicketFilter};
+use schema::access::{self, DocClass};
 
 pub(crate) fn router() -> Router<Relay> {
     Router::new()
@@ -341,7 +341,7 @@ async fn list_tickets(
     let now = relay.hub.now();
     let tickets: Vec<Value> = rows
         .iter()
-        .filter(|r| access::may_sync(&p, &DocClass::Ticket(TicketMeta::of_row(r)), false))
+        .filter(|r| access::may_sync(&p, &DocClass::Ticket(r.meta()), false))
         .map(|r| row_json(r, now))
         .filter(|v| {
             flag.is_none_or(|f| {

@@ -75,6 +75,7 @@ impl From<HubError> for AppError {
                 AppError::NotFound(format!("document {id} is not available to you"))
             }
             HubError::Refused(m) => AppError::Refused(m),
+            HubError::Interrupted => AppError::Internal("validation was interrupted".into()),
         }
     }
 }

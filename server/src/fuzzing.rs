@@ -13,8 +13,8 @@ use schema::{
 };
 
 use crate::auth::{self, Keys};
-use crate::batch;
-use crate::validate::{self, Limits};
+use relay_core::batch;
+use relay_core::validate::{self, Limits};
 
 /// What the hard rules made of one sync message's chunks.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -287,3 +287,6 @@ pub fn keys_and_token(now: DateTime<Utc>) -> (Keys, String) {
         .unwrap_or_default();
     (keys, token)
 }
+
+#[cfg(test)]
+mod tests;

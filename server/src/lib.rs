@@ -9,11 +9,9 @@
 //! - [`admin`] and [`demo`] are the commands behind `propsync-server`;
 //! - [`settings`] holds the property's settings (its time zone) and calendar.
 
-mod access;
 pub mod admin;
 mod api;
 pub mod auth;
-mod batch;
 mod blobs;
 pub mod cli;
 pub mod config;
@@ -28,7 +26,6 @@ mod session;
 pub mod settings;
 mod state;
 pub mod store;
-mod validate;
 mod ws;
 
 #[doc(hidden)]

@@ -151,6 +151,7 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
         principal.device.clone(),
         principal.user.clone(),
         out_tx.clone(),
+        stats.clone(),
     );
     let (mut sink, mut stream) = socket.split();
 
@@ -289,7 +290,6 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
                     peer_id: sender_id.clone(),
                     principal: principal.clone(),
                     session,
-                    out: out_tx.clone(),
                     stats: stats.clone(),
                 };
                 let _ = out_tx

@@ -10,8 +10,11 @@ use schema::{Department, Event, EventData, EventId, Kind, Role};
 
 use super::*;
 use crate::store::Db;
-use crate::store::records::{StoredDoc, User};
-use crate::store::storage::{Committed as StoreCommitted, SecurityEntry as Entry};
+use crate::store::records::{self, StoredDoc, TicketRow, User};
+use crate::store::storage::{SecurityEntry as Entry, Storage};
+use relay_core::ledger::ReviewEntry;
+use relay_core::{Commit, Stored};
+use schema::doc;
 
 /// A store whose inbox writes fail while `fail` is set.
 #[derive(Debug)]
@@ -24,11 +27,11 @@ impl Storage for FailingInboxes {
     fn load_document(&self, id: DocId) -> crate::store::storage::Fut<'_, Option<StoredDoc>> {
         self.db.load_document(id)
     }
-    fn commit_document(&self, batch: DocBatch) -> crate::store::storage::Fut<'_, StoreCommitted> {
-        if batch.inbox_mirror.is_some() && self.fail.load(Ordering::SeqCst) {
+    fn commit_document(&self, c: Commit, clock: Clock) -> crate::store::storage::Fut<'_, Stored> {
+        if c.inbox_mirror.is_some() && self.fail.load(Ordering::SeqCst) {
             return Box::pin(async { Err(StoreError::Full) });
         }
-        self.db.commit_document(batch)
+        self.db.commit_document(c, clock)
     }
     fn actor_binding(&self, actor: &str) -> crate::store::StoreResult<Option<(DeviceId, UserId)>> {
         self.db.actor_binding(actor)
@@ -68,7 +71,7 @@ impl Storage for FailingInboxes {
     fn log_refusal(
         &self,
         entry: Entry,
-        review: Option<(ReviewRow, Vec<u8>)>,
+        review: Option<ReviewEntry>,
     ) -> crate::store::storage::Fut<'_, ()> {
         self.db.log_refusal(entry, review)
     }
@@ -246,9 +249,12 @@ async fn an_inbox_that_drifted_from_the_tickets_is_repaired_and_reported() {
     let url = ticket.url();
     relay
         .hub
-        .relay_write_with(inbox, None, Some((eng1, vec![(ticket, false)])), move |t| {
-            doc::inbox_remove(t, url)
-        })
+        .relay_write_with(
+            inbox,
+            None,
+            Some((eng1, vec![(ticket, false)])),
+            Box::new(move |t| doc::inbox_remove(t, url)),
+        )
         .await
         .expect("written");
     assert!(!eng1_lists(&relay.db, ticket).await);

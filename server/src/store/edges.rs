@@ -5,8 +5,8 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use schema::DocId;
 use schema::doc::rfc3339;
-use schema::{DocId, Ticket};
 
 use super::StoreResult;
 
@@ -113,20 +113,6 @@ pub(crate) fn drop_expired_sessions(
 }
 
 // ------------------------------------------------------------ blob references
-
-/// The blobs a ticket references: its attachments and its events' photos.
-pub(crate) fn ticket_blobs(t: &Ticket) -> Vec<String> {
-    let mut out: Vec<String> = t
-        .attachments
-        .iter()
-        .map(|a| a.sha256.clone())
-        .chain(t.events.iter().flat_map(|e| e.data.photos.iter().cloned()))
-        .filter(|s| schema::judge::is_sha256_hex(s))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
 
 /// Records that `doc` references each of `blobs` (references are never removed:
 /// the lists they come from are append-only).

@@ -2,9 +2,11 @@
 //! Writes take `&Transaction`, reads take `&Connection`.
 
 use chrono::{DateTime, Utc};
+use relay_core::ledger::{ChangeEntry, Resolution, ReviewEntry, VerdictEntry};
+use relay_core::{Grant, Register};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use schema::doc::rfc3339;
-use schema::{DeviceId, DocId, Role, Series, UserId};
+use schema::{DeviceId, DocId, EventId, Role, Series, UserId};
 use serde::Serialize;
 
 use super::{StoreError, StoreResult};
@@ -572,7 +574,7 @@ pub(crate) fn number_ledger(
 
 // ------------------------------------------------------------ ledgers
 
-/// One received change.
+/// One received change, as the sync log shows it.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct ChangeRow {
     pub(crate) hash: String,
@@ -590,60 +592,43 @@ pub(crate) struct ChangeRow {
 }
 
 /// Records a received change (once per hash).
-pub(crate) fn insert_change(tx: &Transaction<'_>, c: &ChangeRow) -> StoreResult<bool> {
+pub(crate) fn insert_change(tx: &Transaction<'_>, c: &ChangeEntry) -> StoreResult<bool> {
     Ok(tx.execute(
         "INSERT OR IGNORE INTO change_ledger(hash, doc_id, actor, username, device_id, session_id, bytes,
             authored_at, received_at, outcome, rule, reason)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
-            c.hash,
-            c.doc_id.to_string(),
-            c.actor,
-            c.username.as_str(),
-            c.device_id.as_str(),
-            c.session_id,
+            c.hash.to_string(),
+            c.doc.to_string(),
+            c.actor.to_hex_string(),
+            c.user.as_str(),
+            c.device.as_str(),
+            c.session,
             count(c.bytes),
             rfc3339(c.authored_at),
             rfc3339(c.received_at),
-            c.outcome,
+            c.outcome.as_str(),
             c.rule,
             c.reason
         ],
     )? == 1)
 }
 
-/// One judged event.
-#[derive(Clone, Debug, Serialize)]
-pub(crate) struct VerdictRow {
-    pub(crate) doc_id: DocId,
-    pub(crate) event_id: String,
-    pub(crate) seq: u64,
-    pub(crate) action: String,
-    pub(crate) username: UserId,
-    pub(crate) device_id: DeviceId,
-    pub(crate) change_hash: String,
-    pub(crate) outcome: String,
-    pub(crate) rule: String,
-    pub(crate) reason: String,
-    pub(crate) authored_at: DateTime<Utc>,
-    pub(crate) judged_at: DateTime<Utc>,
-}
-
 /// Records a verdict.
-pub(crate) fn insert_verdict(tx: &Transaction<'_>, v: &VerdictRow) -> StoreResult<()> {
+pub(crate) fn insert_verdict(tx: &Transaction<'_>, v: &VerdictEntry) -> StoreResult<()> {
     tx.execute(
         "INSERT OR REPLACE INTO verdicts(doc_id, event_id, seq, action, username, device_id, change_hash,
             outcome, rule, reason, authored_at, judged_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
-            v.doc_id.to_string(),
-            v.event_id,
+            v.doc.to_string(),
+            v.event.as_str(),
             count(v.seq),
             v.action,
-            v.username.as_str(),
-            v.device_id.as_str(),
-            v.change_hash,
-            v.outcome,
+            v.user.as_str(),
+            v.device.as_str(),
+            v.change.to_string(),
+            v.outcome.as_str(),
             v.rule,
             v.reason,
             rfc3339(v.authored_at),
@@ -674,28 +659,24 @@ pub(crate) struct ReviewRow {
 }
 
 /// Adds an item to the review queue (with the raw change, for hard rejections).
-pub(crate) fn insert_review(
-    tx: &Transaction<'_>,
-    r: &ReviewRow,
-    payload: Option<&[u8]>,
-) -> StoreResult<()> {
+pub(crate) fn insert_review(tx: &Transaction<'_>, r: &ReviewEntry) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO review_queue(doc_id, event_id, change_hash, kind, action, rule, reason, username, device_id,
             authored_at, received_at, payload)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         params![
-            r.doc_id.to_string(),
-            r.event_id,
-            r.change_hash,
-            r.kind,
+            r.doc.to_string(),
+            r.event.as_ref().map(EventId::as_str),
+            r.change.map(|h| h.to_string()),
+            r.kind.as_str(),
             r.action,
             r.rule,
             r.reason,
-            r.username.as_str(),
-            r.device_id.as_str(),
+            r.user.as_str(),
+            r.device.as_str(),
             rfc3339(r.authored_at),
             rfc3339(r.received_at),
-            payload
+            r.payload
         ],
     )?;
     Ok(())
@@ -705,9 +686,7 @@ pub(crate) fn insert_review(
 pub(crate) fn resolve_review(
     tx: &Transaction<'_>,
     doc: DocId,
-    event_id: &str,
-    by: &UserId,
-    resolution: &str,
+    r: &Resolution,
     at: DateTime<Utc>,
 ) -> StoreResult<()> {
     tx.execute(
@@ -715,10 +694,10 @@ pub(crate) fn resolve_review(
          WHERE doc_id = ?1 AND event_id = ?2 AND resolved_at IS NULL",
         params![
             doc.to_string(),
-            event_id,
-            by.as_str(),
+            r.event,
+            r.by.as_str(),
             rfc3339(at),
-            resolution
+            r.how.as_str()
         ],
     )?;
     Ok(())
@@ -909,13 +888,31 @@ pub(crate) struct TicketRow {
     pub(crate) paid: bool,
     /// The projection as JSON.
     pub(crate) projection: serde_json::Value,
-    /// The blobs the ticket references (`blob_refs`; written, never read back here).
-    #[serde(skip)]
-    pub(crate) blobs: Vec<String>,
+}
+
+impl TicketRow {
+    /// The access-relevant facts the row holds.
+    pub(crate) fn meta(&self) -> schema::access::TicketMeta {
+        let projection: Option<schema::Projection> =
+            serde_json::from_value(self.projection.clone()).ok();
+        schema::access::TicketMeta {
+            kind: self.kind.parse().unwrap_or(schema::Kind::Repair),
+            paid: self.paid,
+            department: self.department.as_deref().and_then(|d| d.parse().ok()),
+            created_by: self
+                .created_by
+                .parse()
+                .unwrap_or_else(|_| UserId::new("unknown").expect("a valid user id")),
+            assignee: self.assignee.as_deref().and_then(|a| a.parse().ok()),
+            engineers: projection
+                .map(|p| p.engineers().into_iter().cloned().collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 /// Inserts or replaces a register row, and records the blobs it references.
-pub(crate) fn upsert_ticket(tx: &Transaction<'_>, t: &TicketRow) -> StoreResult<()> {
+pub(crate) fn upsert_ticket(tx: &Transaction<'_>, t: &Register) -> StoreResult<()> {
     tx.execute(
         "INSERT INTO tickets(doc_id, kind, status, serial, title, location, household, assignee, department,
             created_by, channel, reported_at, received_at, updated_at, paid, projection)
@@ -925,25 +922,26 @@ pub(crate) fn upsert_ticket(tx: &Transaction<'_>, t: &TicketRow) -> StoreResult<
             assignee = excluded.assignee, department = excluded.department, updated_at = excluded.updated_at,
             paid = excluded.paid, projection = excluded.projection",
         params![
-            t.doc_id.to_string(),
-            t.kind,
-            t.status,
-            t.serial,
+            t.doc.to_string(),
+            t.kind.as_str(),
+            t.status.as_str(),
+            t.serial.map(|s| s.to_string()),
             t.title,
             t.location,
-            t.household,
-            t.assignee,
-            t.department,
-            t.created_by,
-            t.channel,
+            t.household.map(|h| h.to_string()),
+            t.assignee.as_ref().map(UserId::as_str),
+            t.department.map(|d| d.as_str()),
+            t.created_by.as_str(),
+            t.channel.as_str(),
             rfc3339(t.reported_at),
             rfc3339(t.received_at),
             rfc3339(t.updated_at),
             t.paid,
-            t.projection.to_string()
+            serde_json::to_string(&t.projection)
+                .map_err(|e| StoreError::Corrupt(format!("a projection: {e}")))?
         ],
     )?;
-    super::edges::add_blob_refs(tx, t.doc_id, &t.blobs)
+    super::edges::add_blob_refs(tx, t.doc, &t.blobs)
 }
 
 fn ticket_row(r: &Row<'_>) -> rusqlite::Result<[Option<String>; 16]> {
@@ -977,7 +975,6 @@ fn to_ticket(c: [Option<String>; 16]) -> StoreResult<TicketRow> {
         updated_at: time(s(13))?,
         paid: s(14) == "1",
         projection: serde_json::from_str(&s(15)).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-        blobs: Vec::new(),
     })
 }
 
@@ -1038,14 +1035,14 @@ pub(crate) fn tickets(conn: &Connection, f: &TicketFilter) -> StoreResult<Vec<Ti
 pub(crate) fn set_access(
     tx: &Transaction<'_>,
     doc: DocId,
-    access: &[(UserId, &'static str)],
+    access: &[(UserId, Grant)],
 ) -> StoreResult<()> {
     let d = doc.to_string();
     tx.execute("DELETE FROM doc_access WHERE doc_id = ?1", [&d])?;
     for (user, a) in access {
         tx.execute(
             "INSERT OR REPLACE INTO doc_access(doc_id, username, access) VALUES (?1, ?2, ?3)",
-            params![d, user.as_str(), a],
+            params![d, user.as_str(), a.as_str()],
         )?;
     }
     Ok(())

@@ -6,78 +6,17 @@
 //! **Architecture Invariant:** the hub reaches storage only through
 //! [`Storage`]; nothing in `hub.rs` names SQLite.
 
-use std::any::Any;
-
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use schema::{DeviceId, DocId, Serial, Series, UserId};
+use relay_core::ledger::ReviewEntry;
+use relay_core::{Commit, Stored};
+use schema::{DeviceId, DocId, Serial, UserId};
 
-use super::records::{
-    self, ChangeRow, ReviewRow, SessionCounters, StoredDoc, TicketRow, User, VerdictRow,
-};
+use super::records::{self, SessionCounters, StoredDoc, TicketRow, User};
 use super::{Db, StoreError, StoreResult};
 
 /// A boxed future of a store result.
 pub(crate) type Fut<'a, T> = BoxFuture<'a, StoreResult<T>>;
-
-/// What the document itself contributes to a commit, made inside the
-/// transaction once the serial (if one was due) is known: the relay's change
-/// is written into the document, and its bytes come back to be stored.
-pub(crate) type Seal = Box<dyn FnOnce(Option<Serial>, u64) -> StoreResult<Sealed> + Send>;
-
-/// The document's part of a commit.
-pub(crate) struct Sealed {
-    /// The new incremental bytes (may be empty).
-    pub(crate) chunk: Vec<u8>,
-    /// A full snapshot replacing every chunk, when the chunks outgrew it.
-    pub(crate) snapshot: Option<Vec<u8>>,
-    /// The ticket register row, for tickets.
-    pub(crate) register: Option<TicketRow>,
-    /// Who may sync the ticket besides the roles that see everything.
-    pub(crate) access: Option<Vec<(UserId, &'static str)>>,
-    /// Extra grants (household files of an engineer's tickets).
-    pub(crate) grants: Vec<(DocId, UserId)>,
-    /// The document itself, handed back to the caller.
-    pub(crate) doc: Box<dyn Any + Send>,
-}
-
-/// Everything one sync step of one document stores, all or nothing.
-pub(crate) struct DocBatch {
-    pub(crate) doc_id: DocId,
-    /// The document's kind, when the batch creates it.
-    pub(crate) create: Option<&'static str>,
-    /// Actors first seen in this batch, bound to the sending device.
-    pub(crate) bind: Vec<(String, DeviceId, UserId)>,
-    /// The series a serial number is due in (an order's creation was accepted).
-    pub(crate) serial_due: Option<Series>,
-    /// One row per change received.
-    pub(crate) changes: Vec<ChangeRow>,
-    /// One row per judged event.
-    pub(crate) verdicts: Vec<VerdictRow>,
-    /// Review items (with the raw change, for hard rejections).
-    pub(crate) reviews: Vec<(ReviewRow, Option<Vec<u8>>)>,
-    /// Review items resolved: (event id, by, `override`/`dismiss`).
-    pub(crate) resolutions: Vec<(String, UserId, String)>,
-    /// When.
-    pub(crate) at: DateTime<Utc>,
-    /// Time for the serial, read inside the transaction.
-    pub(crate) clock: crate::hub::Clock,
-    /// The ticket's audience may have changed: queue its inboxes (durably,
-    /// in this transaction) to be brought up to date.
-    pub(crate) inbox_queue: bool,
-    /// For an inbox document: whose it is and which tickets it now lists
-    /// (`true`) or no longer lists (`false`), kept in the inbox mirror.
-    pub(crate) inbox_mirror: Option<(UserId, Vec<(DocId, bool)>)>,
-    /// The document's part; `None` when nothing was merged.
-    pub(crate) seal: Option<Seal>,
-}
-
-/// What a commit returns.
-pub(crate) struct Committed {
-    pub(crate) serial: Option<Serial>,
-    pub(crate) snapshot_len: Option<usize>,
-    pub(crate) doc: Option<Box<dyn Any + Send>>,
-}
 
 /// A row for the security log.
 #[derive(Clone, Debug)]
@@ -90,12 +29,53 @@ pub(crate) struct SecurityEntry {
     pub(crate) detail: String,
 }
 
+impl SecurityEntry {
+    /// A refusal of `kind` at `at` by nobody known yet (chain the rest).
+    pub(crate) fn new(at: DateTime<Utc>, kind: impl Into<String>) -> Self {
+        Self {
+            at,
+            user: None,
+            device: None,
+            peer: None,
+            kind: kind.into(),
+            detail: String::new(),
+        }
+    }
+
+    /// A refusal of `kind` concerning a known user and device.
+    pub(crate) fn of_principal(
+        at: DateTime<Utc>,
+        p: &schema::Principal,
+        kind: impl Into<String>,
+    ) -> Self {
+        Self {
+            user: Some(p.user.to_string()),
+            device: Some(p.device.to_string()),
+            ..Self::new(at, kind)
+        }
+    }
+
+    /// With the peer (an address or a peer id).
+    pub(crate) fn peer(mut self, peer: impl Into<String>) -> Self {
+        self.peer = Some(peer.into());
+        self
+    }
+
+    /// With what happened, for a manager.
+    pub(crate) fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = detail.into();
+        self
+    }
+}
+
 /// The relay's storage, as the sync path uses it.
 pub(crate) trait Storage: Send + Sync + std::fmt::Debug {
     /// A document's stored bytes.
     fn load_document(&self, id: DocId) -> Fut<'_, Option<StoredDoc>>;
-    /// Stores one document's sync step in one durable transaction.
-    fn commit_document(&self, batch: DocBatch) -> Fut<'_, Committed>;
+    /// Stores one document's sync step in one durable transaction; the
+    /// serial number's time is read from `clock` inside it, so number order
+    /// and issue-time order agree.
+    fn commit_document(&self, commit: Commit, clock: crate::hub::Clock) -> Fut<'_, Stored>;
     /// Who an actor is bound to. Blocking: call it off the async threads.
     fn actor_binding(&self, actor: &str) -> StoreResult<Option<(DeviceId, UserId)>>;
     /// A user's explicit access to a document.
@@ -122,11 +102,7 @@ pub(crate) trait Storage: Send + Sync + std::fmt::Debug {
         reason: String,
     ) -> Fut<'_, ()>;
     /// Adds a security-log row, and a review item when the refusal concerns a document.
-    fn log_refusal(
-        &self,
-        entry: SecurityEntry,
-        review: Option<(ReviewRow, Vec<u8>)>,
-    ) -> Fut<'_, ()>;
+    fn log_refusal(&self, entry: SecurityEntry, review: Option<ReviewEntry>) -> Fut<'_, ()>;
     /// Tickets queued for an inbox update, with their newest queue entry.
     fn inbox_queued(&self) -> Fut<'_, Vec<(DocId, i64)>>;
     /// The newest queue entry of one ticket, if queued.
@@ -149,19 +125,15 @@ pub(crate) trait Storage: Send + Sync + std::fmt::Debug {
 /// The `meta` key saying the inbox mirror was filled from the inbox documents.
 const MIRROR_READY: &str = "inbox_mirror_ready";
 
-/// Over this many bytes of chunks (or the snapshot's size, if larger) a
-/// document is compacted into one snapshot.
-pub(crate) const COMPACT_AFTER: u64 = 64 * 1024;
-
 impl Storage for Db {
     fn load_document(&self, id: DocId) -> Fut<'_, Option<StoredDoc>> {
         Box::pin(self.read(move |c| records::load_document(c, id)))
     }
 
-    fn commit_document(&self, batch: DocBatch) -> Fut<'_, Committed> {
+    fn commit_document(&self, commit: Commit, clock: crate::hub::Clock) -> Fut<'_, Stored> {
         Box::pin(self.write(move |tx| {
-            let DocBatch {
-                doc_id: id,
+            let Commit {
+                doc: id,
                 create,
                 bind,
                 serial_due,
@@ -170,18 +142,17 @@ impl Storage for Db {
                 reviews,
                 resolutions,
                 at,
-                clock,
-                seal,
                 inbox_queue,
                 inbox_mirror,
-            } = batch;
+                seal,
+            } = commit;
             if let Some(kind) = create {
-                records::insert_document(tx, id, kind, at)?;
+                records::insert_document(tx, id, kind.as_str(), at)?;
             }
             for (actor, device, user) in &bind {
-                records::bind_actor(tx, actor, device, user, at)?;
+                records::bind_actor(tx, &actor.to_hex_string(), device, user, at)?;
             }
-            let serial = match serial_due {
+            let serial = match serial_due.filter(|_| seal.is_some()) {
                 Some(series) => {
                     // Numbers are taken in transaction order; the time is read
                     // here, in that order, so both orders agree.
@@ -197,23 +168,25 @@ impl Storage for Db {
                 }
                 None => None,
             };
-            let mut committed = Committed {
+            let mut stored = Stored {
                 serial,
                 snapshot_len: None,
                 doc: None,
             };
             if let Some(seal) = seal {
-                let stored: i64 = tx
+                let chunk_bytes: i64 = tx
                     .query_row(
                         "SELECT chunk_bytes FROM documents WHERE doc_id = ?1",
                         [id.to_string()],
                         |r| r.get(0),
                     )
                     .unwrap_or(0);
-                let sealed = seal(serial, u64::try_from(stored).unwrap_or(0))?;
+                let sealed = seal
+                    .seal(id, serial, u64::try_from(chunk_bytes).unwrap_or(0))
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 if let Some(snapshot) = &sealed.snapshot {
                     records::compact(tx, id, snapshot)?;
-                    committed.snapshot_len = Some(snapshot.len());
+                    stored.snapshot_len = Some(snapshot.len());
                 } else if !sealed.chunk.is_empty() {
                     records::append_chunk(tx, id, &sealed.chunk, at)?;
                 }
@@ -224,9 +197,9 @@ impl Storage for Db {
                     records::set_access(tx, id, access)?;
                 }
                 for (doc, user) in &sealed.grants {
-                    records::grant_access(tx, *doc, user, "rw")?;
+                    records::grant_access(tx, *doc, user, relay_core::Grant::Assignee.as_str())?;
                 }
-                committed.doc = Some(sealed.doc);
+                stored.doc = Some(sealed.doc);
             }
             for c in &changes {
                 records::insert_change(tx, c)?;
@@ -234,11 +207,11 @@ impl Storage for Db {
             for v in &verdicts {
                 records::insert_verdict(tx, v)?;
             }
-            for (r, payload) in &reviews {
-                records::insert_review(tx, r, payload.as_deref())?;
+            for r in &reviews {
+                records::insert_review(tx, r)?;
             }
-            for (event, by, how) in &resolutions {
-                records::resolve_review(tx, id, event, by, how, at)?;
+            for r in &resolutions {
+                records::resolve_review(tx, id, r, at)?;
             }
             if inbox_queue {
                 records::inboxes::queue(tx, id)?;
@@ -246,7 +219,7 @@ impl Storage for Db {
             if let Some((user, entries)) = &inbox_mirror {
                 records::inboxes::set_entries(tx, user, entries)?;
             }
-            Ok(committed)
+            Ok(stored)
         }))
     }
 
@@ -341,10 +314,10 @@ impl Storage for Db {
         }))
     }
 
-    fn log_refusal(&self, e: SecurityEntry, review: Option<(ReviewRow, Vec<u8>)>) -> Fut<'_, ()> {
+    fn log_refusal(&self, e: SecurityEntry, review: Option<ReviewEntry>) -> Fut<'_, ()> {
         Box::pin(self.write(move |tx| {
-            if let Some((r, payload)) = &review {
-                records::insert_review(tx, r, Some(payload))?;
+            if let Some(r) = &review {
+                records::insert_review(tx, r)?;
             }
             records::log_security(
                 tx,

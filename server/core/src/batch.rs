@@ -26,18 +26,18 @@ use crate::validate::{self, HardRule, Inserted, Layout, Rejection};
 /// A ticket as the judge sees it before a batch: every id already in it (on
 /// any branch), the official projection, the next verdict seq.
 #[derive(Clone, Debug)]
-pub(crate) struct Summary {
+pub struct Summary {
     /// The document's heads this summary describes.
-    pub(crate) heads: Vec<ChangeHash>,
+    pub heads: Vec<ChangeHash>,
     /// Ids of every event, note and attachment (one namespace).
-    pub(crate) ids: HashSet<String>,
-    pub(crate) official: Projection,
-    pub(crate) had_serial: bool,
-    pub(crate) next_seq: u64,
+    pub ids: HashSet<String>,
+    pub official: Projection,
+    pub had_serial: bool,
+    pub next_seq: u64,
 }
 
 impl Summary {
-    pub(crate) fn of(t: &Ticket, policy: &Policy, heads: Vec<ChangeHash>) -> Self {
+    pub fn of(t: &Ticket, policy: &Policy, heads: Vec<ChangeHash>) -> Self {
         let ids = (t.events.iter().map(|e| e.id.as_str()))
             .chain(t.notes.iter().map(|n| n.id.as_str()))
             .chain(t.attachments.iter().map(|a| a.id.as_str()))
@@ -55,11 +55,11 @@ impl Summary {
 
 /// One incoming change with what the ledger needs.
 #[derive(Clone, Debug)]
-pub(crate) struct Incoming {
-    pub(crate) hash: ChangeHash,
-    pub(crate) actor: ActorId,
-    pub(crate) bytes: Vec<u8>,
-    pub(crate) authored_at: DateTime<Utc>,
+pub struct Incoming {
+    pub hash: ChangeHash,
+    pub actor: ActorId,
+    pub bytes: Vec<u8>,
+    pub authored_at: DateTime<Utc>,
 }
 
 /// Before this (2001-09-09 in milliseconds), a change's time is taken to be
@@ -69,7 +69,7 @@ const SECONDS_BEFORE: i64 = 1_000_000_000_000;
 
 /// A change's authored time, read in milliseconds or seconds (see
 /// [`SECONDS_BEFORE`]); 0 (no time) stays the epoch.
-pub(crate) fn authored_at(timestamp: i64) -> DateTime<Utc> {
+pub fn authored_at(timestamp: i64) -> DateTime<Utc> {
     let ms = if timestamp.abs() < SECONDS_BEFORE {
         timestamp.saturating_mul(1000)
     } else {
@@ -79,7 +79,7 @@ pub(crate) fn authored_at(timestamp: i64) -> DateTime<Utc> {
 }
 
 impl Incoming {
-    pub(crate) fn of(c: &mut Change) -> Self {
+    pub fn of(c: &mut Change) -> Self {
         Self {
             hash: c.hash(),
             actor: c.actor_id().clone(),
@@ -91,35 +91,35 @@ impl Incoming {
 
 /// A judged event, with the change that carried it.
 #[derive(Clone, Debug)]
-pub(crate) struct Judged {
-    pub(crate) event: Event,
-    pub(crate) record: VerdictRecord,
-    pub(crate) change: ChangeHash,
+pub struct Judged {
+    pub event: Event,
+    pub record: VerdictRecord,
+    pub change: ChangeHash,
 }
 
 /// What judging one batch produced.
 #[derive(Debug, Default)]
-pub(crate) struct Ingest {
+pub struct Ingest {
     /// The document with every accepted change merged (`None`: nothing merged).
-    pub(crate) trial: Option<Automerge>,
-    pub(crate) accepted: Vec<Incoming>,
-    pub(crate) rejected: Vec<(Incoming, Rejection)>,
-    pub(crate) judged: Vec<Judged>,
+    pub trial: Option<Automerge>,
+    pub accepted: Vec<Incoming>,
+    pub rejected: Vec<(Incoming, Rejection)>,
+    pub judged: Vec<Judged>,
     /// Actors first seen in this batch, to be bound to the sender.
-    pub(crate) new_actors: Vec<ActorId>,
-    pub(crate) official: Option<Projection>,
-    pub(crate) ticket: Option<Ticket>,
-    pub(crate) serial_due: Option<Series>,
-    pub(crate) kind: Option<DocKind>,
+    pub new_actors: Vec<ActorId>,
+    pub official: Option<Projection>,
+    pub ticket: Option<Ticket>,
+    pub serial_due: Option<Series>,
+    pub kind: Option<DocKind>,
     /// Changes whose dependencies are neither in the document nor in the batch.
-    pub(crate) waiting: Vec<Change>,
+    pub waiting: Vec<Change>,
     /// The ticket's summary after the batch (heads to be set once committed).
-    pub(crate) summary: Option<Summary>,
+    pub summary: Option<Summary>,
 }
 
 impl Ingest {
     /// The worst verdict among the events a change carried ("accepted" if none).
-    pub(crate) fn outcome_of(&self, change: &ChangeHash) -> Outcome {
+    pub fn outcome_of(&self, change: &ChangeHash) -> Outcome {
         worst(
             self.judged
                 .iter()
@@ -130,21 +130,21 @@ impl Ingest {
 }
 
 /// The worst verdict among a change's events ("accepted" if it carried none).
-pub(crate) fn worst(outcomes: impl Iterator<Item = Outcome>) -> Outcome {
+pub fn worst(outcomes: impl Iterator<Item = Outcome>) -> Outcome {
     outcomes.max().unwrap_or(Outcome::Accepted)
 }
 
 /// Who an actor is bound to, if anyone (a lookup the caller may cache).
-pub(crate) type Bindings<'a> = dyn Fn(&ActorId) -> Result<Option<(DeviceId, UserId)>, String> + 'a;
+pub type Bindings<'a> = dyn Fn(&ActorId) -> Result<Option<(DeviceId, UserId)>, String> + 'a;
 
 /// Everything judging a batch depends on besides the document.
-pub(crate) struct Context<'a> {
-    pub(crate) author: &'a Principal,
-    pub(crate) relay_actor: &'a ActorId,
-    pub(crate) policy: &'a Policy,
-    pub(crate) limits: &'a validate::Limits,
-    pub(crate) bindings: &'a Bindings<'a>,
-    pub(crate) now: DateTime<Utc>,
+pub struct Context<'a> {
+    pub author: &'a Principal,
+    pub relay_actor: &'a ActorId,
+    pub policy: &'a Policy,
+    pub limits: &'a validate::Limits,
+    pub bindings: &'a Bindings<'a>,
+    pub now: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for Context<'_> {
@@ -159,7 +159,7 @@ impl std::fmt::Debug for Context<'_> {
 /// Validates, merges and judges `changes` against `doc`. `summary` is what
 /// the relay kept of the ticket at its last commit (ignored unless it
 /// describes `doc`'s heads).
-pub(crate) fn judge_batch(
+pub fn judge_batch(
     doc: &Automerge,
     mut summary: Option<Summary>,
     changes: Vec<Change>,

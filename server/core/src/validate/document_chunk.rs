@@ -16,19 +16,19 @@ use std::io::Read;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Measure {
     /// The column data's size once inflated.
-    pub(crate) bytes: u64,
+    pub bytes: u64,
     /// Changes (rows of the change columns).
-    pub(crate) changes: u64,
+    pub changes: u64,
     /// Operations (rows of the operation columns).
-    pub(crate) ops: u64,
+    pub ops: u64,
 }
 
 /// The bounds a document chunk must stay within.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Caps {
-    pub(crate) bytes: u64,
-    pub(crate) changes: u64,
-    pub(crate) ops: u64,
+    pub bytes: u64,
+    pub changes: u64,
+    pub ops: u64,
 }
 
 const DEFLATE: u32 = 0b1000;

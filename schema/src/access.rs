@@ -8,14 +8,18 @@
 //! were assigned and the public files of those households. Department staff:
 //! matters routed to their department. Everyone: tickets they created and
 //! their own inbox. Anything else is `doc-unavailable`.
+//!
+//! Written once, here: the relay decides with it, and the device's tests
+//! run against the same rules.
 
-use schema::{Department, Kind, Principal, Projection, Role, UserId};
-
-use crate::store::records::TicketRow;
+use crate::ids::UserId;
+use crate::projection::Projection;
+use crate::role::{Department, Principal, Role};
+use crate::ticket::{Kind, Ticket};
 
 /// What the relay knows about a document, for access decisions.
 #[derive(Clone, Debug)]
-pub(crate) enum DocClass {
+pub enum DocClass {
     /// A ticket.
     Ticket(TicketMeta),
     /// A public household file.
@@ -28,39 +32,43 @@ pub(crate) enum DocClass {
 
 /// The access-relevant facts of a ticket.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct TicketMeta {
-    pub(crate) kind: Kind,
-    pub(crate) paid: bool,
-    pub(crate) department: Option<Department>,
-    pub(crate) created_by: UserId,
-    pub(crate) assignee: Option<UserId>,
+#[allow(
+    missing_docs,
+    reason = "the facts a ticket's access depends on, named as in the projection"
+)]
+pub struct TicketMeta {
+    pub kind: Kind,
+    pub paid: bool,
+    pub department: Option<Department>,
+    pub created_by: UserId,
+    pub assignee: Option<UserId>,
     /// Everyone ever assigned.
-    pub(crate) engineers: Vec<UserId>,
+    pub engineers: Vec<UserId>,
 }
 
 impl TicketMeta {
-    /// The facts as the ticket register holds them.
-    pub(crate) fn of_row(row: &TicketRow) -> Self {
-        let projection: Option<Projection> = serde_json::from_value(row.projection.clone()).ok();
+    /// The facts of a ticket and its official projection.
+    pub fn of(t: &Ticket, p: &Projection) -> Self {
         TicketMeta {
-            kind: row.kind.parse().unwrap_or(Kind::Repair),
-            paid: row.paid,
-            department: row.department.as_deref().and_then(|d| d.parse().ok()),
-            created_by: row
-                .created_by
-                .parse()
-                .unwrap_or_else(|_| UserId::new("unknown").expect("a valid user id")),
-            assignee: row.assignee.as_deref().and_then(|a| a.parse().ok()),
-            engineers: projection
-                .map(|p| p.engineers().into_iter().cloned().collect())
-                .unwrap_or_default(),
+            kind: t.header.kind,
+            paid: p.paid,
+            department: p.department,
+            created_by: t.header.reported.by.clone(),
+            assignee: p.assignee.clone(),
+            engineers: p.engineers().into_iter().cloned().collect(),
         }
     }
 }
 
+/// Whether deciding `p`'s access to a document of class `c` needs its
+/// explicit grants (household files of an engineer's or patroller's tickets).
+pub fn needs_grants(p: &Principal, c: &DocClass) -> bool {
+    matches!(c, DocClass::Household) && matches!(p.role, Role::Engineer | Role::DepartmentStaff)
+}
+
 /// Whether `p` may sync a document of class `c`; `explicit` says whether the
 /// `doc_access` table lists `p` for it (household files of their tickets).
-pub(crate) fn may_sync(p: &Principal, c: &DocClass, explicit: bool) -> bool {
+pub fn may_sync(p: &Principal, c: &DocClass, explicit: bool) -> bool {
     let everything = matches!(p.role, Role::FrontDesk | Role::Supervisor | Role::Manager);
     match c {
         DocClass::Inbox(owner) => owner == &p.user,
@@ -87,13 +95,13 @@ pub(crate) fn may_sync(p: &Principal, c: &DocClass, explicit: bool) -> bool {
 }
 
 /// Whether `p` may create documents from a device (on-site tickets).
-pub(crate) fn may_create(p: &Principal) -> bool {
+pub fn may_create(p: &Principal) -> bool {
     !matches!(p.role, Role::Cashier | Role::System)
 }
 
 /// Whose inbox lists a ticket: its current assignee and its creator by name,
 /// and the staff of the department a matter is routed to.
-pub(crate) fn inbox_audience(t: &TicketMeta) -> (Vec<UserId>, Option<Department>) {
+pub fn inbox_audience(t: &TicketMeta) -> (Vec<UserId>, Option<Department>) {
     let mut users: Vec<UserId> = t.assignee.iter().cloned().collect();
     if !users.contains(&t.created_by) {
         users.push(t.created_by.clone());

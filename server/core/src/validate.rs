@@ -21,7 +21,7 @@ use schema::doc::EntryList;
 
 /// A hard rule, by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum HardRule {
+pub enum HardRule {
     /// Bytes that do not decode as Automerge changes, or an automerge panic.
     Malformed,
     /// Over a size, count or counter bound.
@@ -48,7 +48,7 @@ pub(crate) enum HardRule {
 
 impl HardRule {
     /// The stable name stored in the ledger and shown to managers.
-    pub(crate) fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             HardRule::Malformed => "malformed_change",
             HardRule::Oversized => "oversized_change",
@@ -66,13 +66,13 @@ impl HardRule {
 
 /// Why a change is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Rejection {
-    pub(crate) rule: HardRule,
-    pub(crate) reason: String,
+pub struct Rejection {
+    pub rule: HardRule,
+    pub reason: String,
 }
 
 impl Rejection {
-    pub(crate) fn new(rule: HardRule, reason: impl Into<String>) -> Self {
+    pub fn new(rule: HardRule, reason: impl Into<String>) -> Self {
         Self {
             rule,
             reason: reason.into(),
@@ -82,16 +82,16 @@ impl Rejection {
 
 /// Size and count bounds.
 #[derive(Clone, Debug)]
-pub(crate) struct Limits {
-    pub(crate) max_change_bytes: usize,
-    pub(crate) max_ops_per_change: usize,
-    pub(crate) max_changes_per_message: usize,
+pub struct Limits {
+    pub max_change_bytes: usize,
+    pub max_ops_per_change: usize,
+    pub max_changes_per_message: usize,
     /// Largest op counter or seq accepted: far below 2^32, where automerge panics.
-    pub(crate) max_counter: u64,
+    pub max_counter: u64,
     /// Most bytes a whole-document chunk's columns may inflate to.
-    pub(crate) max_document_bytes: u64,
+    pub max_document_bytes: u64,
     /// Most operations a whole-document chunk may hold.
-    pub(crate) max_document_ops: u64,
+    pub max_document_ops: u64,
 }
 
 impl Default for Limits {
@@ -108,7 +108,7 @@ impl Default for Limits {
 }
 
 /// Runs `f`, turning an automerge panic into a `Malformed` rejection.
-pub(crate) fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, Rejection> {
+pub fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, Rejection> {
     catch_unwind(AssertUnwindSafe(f))
         .map_err(|_| Rejection::new(HardRule::Malformed, format!("{what} made automerge fail")))
 }
@@ -161,7 +161,7 @@ fn split_chunks(mut bytes: &[u8]) -> Result<Vec<&[u8]>, Rejection> {
 ///
 /// # Errors
 /// A chunk that is not an Automerge chunk, too many changes, an automerge panic.
-pub(crate) fn changes_in<'a>(
+pub fn changes_in<'a>(
     chunks: impl Iterator<Item = &'a [u8]>,
     limits: &Limits,
 ) -> Result<Vec<Change>, Rejection> {
@@ -248,11 +248,11 @@ type Obj = (u64, ActorId);
 
 /// Where the objects of a document are, to check what a change touches.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Layout {
+pub struct Layout {
     /// The document has a `type` already (it is not being created).
-    pub(crate) exists: bool,
+    pub exists: bool,
     /// `ticket`, `household`, `household_private`, `inbox`.
-    pub(crate) doc_type: Option<String>,
+    pub doc_type: Option<String>,
     appendable: HashMap<Obj, EntryList>,
     text: HashSet<Obj>,
     /// `server` and every object under it.
@@ -268,7 +268,7 @@ fn obj_of(id: &automerge::ObjId) -> Option<Obj> {
 
 impl Layout {
     /// The layout of `doc` as it is now.
-    pub(crate) fn of(doc: &Automerge) -> Self {
+    pub fn of(doc: &Automerge) -> Self {
         let doc_type = schema::doc::doc_type(doc);
         let mut l = Layout {
             exists: doc_type.is_some(),
@@ -381,9 +381,9 @@ const HEADER_KEYS: &[&str] = &["title", "location", "household"];
 /// named by the list element (the map object) it created: wherever it sits
 /// in the list and whatever the author's view of the list was.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Inserted {
-    pub(crate) list: EntryList,
-    pub(crate) obj: automerge::ObjId,
+pub struct Inserted {
+    pub list: EntryList,
+    pub obj: automerge::ObjId,
 }
 
 /// Checks one change's size, counters and operations against `layout`, and
@@ -391,7 +391,7 @@ pub(crate) struct Inserted {
 ///
 /// # Errors
 /// The first hard rule the change breaks.
-pub(crate) fn check_ops(
+pub fn check_ops(
     change: &Change,
     layout: &mut Layout,
     role: Role,
@@ -583,7 +583,7 @@ pub(crate) fn check_ops(
 /// Orders `changes` so every change follows its dependencies; drops those
 /// already in `doc` and those whose dependencies are neither in `doc` nor
 /// among `changes` (they wait for a later message).
-pub(crate) fn applicable(doc: &Automerge, changes: Vec<Change>) -> (Vec<Change>, Vec<Change>) {
+pub fn applicable(doc: &Automerge, changes: Vec<Change>) -> (Vec<Change>, Vec<Change>) {
     let mut pending: HashMap<ChangeHash, Change> = HashMap::new();
     for c in changes {
         if doc.get_change_by_hash(&c.hash()).is_none() {
@@ -629,7 +629,7 @@ const MAX_SYNC_LIST: usize = 4_096;
 ///
 /// # Errors
 /// The first thing out of bounds, as `Malformed`.
-pub(crate) fn sync_message(m: &automerge::sync::Message) -> Result<(), Rejection> {
+pub fn sync_message(m: &automerge::sync::Message) -> Result<(), Rejection> {
     let bad = |why: String| Rejection::new(HardRule::Malformed, why);
     if m.heads.len() > MAX_SYNC_LIST || m.need.len() > MAX_SYNC_LIST || m.have.len() > 64 {
         return Err(bad(format!(
