@@ -1,29 +1,35 @@
-//! Test helpers: a small in-test relay (a plain Automerge peer speaking the
-//! automerge-repo messages, judging with `schema::Policy::judge` and writing
-//! verdicts under its own actor), a simulated network with no sleeps, and a
-//! virtual clock.
+//! Test helpers: the relay's own core ([`relay_core`]) on a simulated network
+//! with no sleeps, and a virtual clock.
+//!
+//! The relay here is the real one minus its IO: every document is a
+//! [`relay_core::Document`], so admission, the hard rules, judging, the
+//! verdicts the relay seals into the document, serial numbers and the
+//! messages sent are the relay's own; a small in-memory store stands in for
+//! SQLite (it seals each commit as the relay's store does), and inboxes follow
+//! each ticket's audience by the rule the relay uses
+//! (`schema::access::inbox_audience`).
+//!
+//! What the tests add on top, as scenario knobs: a test may share a document
+//! with the device beyond the access rules ([`TestRelay::list`]: "read from
+//! a shared view"), take it off the inbox or revoke it ([`TestRelay::delist`]),
+//! and edit documents as the relay ([`TestRelay::edit`]).
 //!
 //! The relay serves one device (the scenario tests: `handle`, `push`,
-//! `disconnect` speak for it) or a whole team ([`TestRelay::for_team`]): each
-//! member has its own inbox and, while connected, its own sync state per
-//! document; every new event is judged against what its author saw (the
-//! ticket at the heads of the change that added it) and the official state;
-//! whatever the relay's copy gains is pushed to every other connected peer of
-//! that document; and, for a team, inboxes follow each ticket's audience as the
-//! real relay's do.
+//! `disconnect` speak for it) or a whole team ([`TestRelay::for_team`]).
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, ChangeHash, ReadDoc};
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use relay_core::document::{JudgeContext, PeerInfo};
+use relay_core::{Commit, Document, Effect, Limits, Stored, messages};
 use schema::inbox::{Access, DocKind, InboxEntry};
 use schema::ticket::{Channel, Reported, TicketHeader, Urgency};
-use schema::wire::{DocumentId, Message, PROTOCOL_V1, PeerId};
+use schema::wire::{Message, PeerId};
 use schema::{
-    Action, DeviceId, DocId, Event, EventData, EventId, Kind, Outcome, Policy, Principal,
-    Projection, Role, Ticket, UserId, VerdictRecord,
+    Action, DeviceId, DocId, Event, EventData, EventId, Kind, Policy, Principal, Role, Serial,
+    Series, Ticket, UserId,
 };
 
 use crate::device::{Device, Identity, Session};
@@ -74,22 +80,20 @@ pub(crate) fn event(by: &Principal, action: Action, data: EventData) -> Event {
     }
 }
 
-/// One connection of a member's device.
-#[derive(Debug)]
-struct Conn {
-    client: PeerId,
-    states: BTreeMap<DocId, sync::State>,
-    read_only: BTreeSet<DocId>,
-}
-
 /// A user of the relay and their device's connection.
 #[derive(Debug)]
 struct Member {
     principal: Principal,
+    conn: u64,
     inbox: DocId,
-    /// Documents the user may sync (the inbox always).
-    allowed: BTreeSet<DocId>,
-    conn: Option<Conn>,
+    /// Documents a test shared beyond the access rules.
+    shared: BTreeSet<DocId>,
+    /// Documents a test revoked whatever the rules say.
+    revoked: BTreeSet<DocId>,
+    /// The peer id the device announced, while connected.
+    client: Option<PeerId>,
+    /// `change-rejected` notices sent on this connection.
+    ephemeral: u64,
     /// Messages on their way to the device, in order.
     outbox: VecDeque<Message>,
 }
@@ -99,15 +103,16 @@ struct Member {
 pub(crate) struct TestRelay {
     pub(crate) peer: PeerId,
     actor: ActorId,
-    pub(crate) docs: BTreeMap<DocId, Automerge>,
+    docs: BTreeMap<DocId, Document>,
     members: BTreeMap<UserId, Member>,
     /// The member the single-device helpers speak for.
     default: UserId,
-    /// Which member each device actor is bound to (its first upload binds it).
-    actors: BTreeMap<ActorId, UserId>,
+    /// Which device each actor is bound to (its first upload binds it).
+    actors: HashMap<ActorId, (DeviceId, UserId)>,
     /// A team relay keeps every inbox listing each ticket's audience.
     follow_access: bool,
     clock: fn() -> DateTime<Utc>,
+    serials: BTreeMap<Series, u32>,
     /// Changes received from devices, in total.
     pub(crate) changes_in: usize,
     /// Change-rejected notices sent.
@@ -115,6 +120,7 @@ pub(crate) struct TestRelay {
     /// Every verdict written, in order: document, event, seq.
     pub(crate) verdict_log: Vec<(DocId, EventId, u64)>,
     policy: Policy,
+    limits: Limits,
 }
 
 impl TestRelay {
@@ -123,53 +129,54 @@ impl TestRelay {
         Self::build(vec![device], false, t0)
     }
 
-    /// A relay for a team: every member's inbox lists the tickets they may
-    /// work on (front desk and supervisors: all; engineering supervisors: all
-    /// orders; engineers: those they are assigned or created), updated after
-    /// every verdict. A former assignee leaves the inbox but may still sync,
-    /// so offline work is flushed (and judged) before the device purges it.
+    /// A relay for a team: every member's inbox lists the tickets whose
+    /// audience they are in (the relay's rule), updated after every verdict.
+    /// A former assignee leaves the inbox but may still sync, so offline work
+    /// is flushed (and judged) before the device purges it.
     pub(crate) fn for_team(people: &[Principal], clock: fn() -> DateTime<Utc>) -> Self {
         Self::build(people.to_vec(), true, clock)
     }
 
     fn build(people: Vec<Principal>, follow_access: bool, clock: fn() -> DateTime<Utc>) -> Self {
         let actor = ActorId::from(b"relay-actor-0001".to_vec());
-        let mut docs = BTreeMap::new();
-        let mut members = BTreeMap::new();
         let default = people[0].user.clone();
-        for p in people {
-            let inbox = DocId::random();
-            let mut doc = Automerge::new().with_actor(actor.clone());
-            doc.transact::<_, _, schema::doc::DocError>(|tx| {
-                schema::doc::create_inbox(tx, &p.user)
-            })
-            .unwrap();
-            docs.insert(inbox, doc);
-            members.insert(
-                p.user.clone(),
-                Member {
-                    principal: p,
-                    inbox,
-                    allowed: BTreeSet::from([inbox]),
-                    conn: None,
-                    outbox: VecDeque::new(),
-                },
-            );
-        }
-        Self {
+        let mut relay = Self {
             peer: PeerId::new("relay").unwrap(),
             actor,
-            docs,
-            members,
+            docs: BTreeMap::new(),
+            members: BTreeMap::new(),
             default,
-            actors: BTreeMap::new(),
+            actors: HashMap::new(),
             follow_access,
             clock,
+            serials: BTreeMap::new(),
             changes_in: 0,
             rejections: 0,
             verdict_log: Vec::new(),
             policy: Policy::default(),
+            limits: Limits::default(),
+        };
+        for (conn, p) in (1..).zip(people) {
+            let inbox = DocId::random();
+            let user = p.user.clone();
+            relay.relay_write(inbox, Some(DocKind::Inbox), |tx| {
+                schema::doc::create_inbox(tx, &user)
+            });
+            relay.members.insert(
+                p.user.clone(),
+                Member {
+                    principal: p,
+                    conn,
+                    inbox,
+                    shared: BTreeSet::new(),
+                    revoked: BTreeSet::new(),
+                    client: None,
+                    ephemeral: 0,
+                    outbox: VecDeque::new(),
+                },
+            );
         }
+        relay
     }
 
     /// The identity the single device gets from `/api/v1/me`.
@@ -194,9 +201,32 @@ impl TestRelay {
         self.members[user].inbox
     }
 
+    /// The relay's copy of a document.
+    pub(crate) fn doc(&self, id: DocId) -> &Automerge {
+        self.docs[&id].doc()
+    }
+
+    /// Every document's heads, sorted.
+    pub(crate) fn heads(&self) -> BTreeMap<DocId, Vec<ChangeHash>> {
+        self.docs
+            .iter()
+            .map(|(id, d)| {
+                let mut h = d.doc().get_heads();
+                h.sort();
+                (*id, h)
+            })
+            .collect()
+    }
+
+    /// The relay's copy of a document, if it has one.
+    pub(crate) fn try_doc(&self, id: DocId) -> Option<&Automerge> {
+        self.docs.get(&id).map(Document::doc)
+    }
+
     /// A repair order issued by the front desk and assigned to `engineer`,
-    /// both accepted; listed in the device's inbox (for a team: in the
-    /// inboxes of its audience).
+    /// both accepted (made through the relay's own judging, as the desk's
+    /// dashboard makes them); listed in the device's inbox (for a team: in
+    /// the inboxes of its audience).
     pub(crate) fn assigned_order(&mut self, engineer: &str) -> DocId {
         let desk = principal("frontdesk", Role::FrontDesk);
         let id = DocId::random();
@@ -229,31 +259,33 @@ impl TestRelay {
                 ..EventData::default()
             },
         );
-        let at = (self.clock)();
-        let mut doc = Automerge::new().with_actor(self.actor.clone());
-        doc.transact::<_, _, schema::doc::DocError>(|tx| {
-            schema::doc::create_ticket(tx, &header)?;
-            schema::doc::append_event(tx, &issue)?;
-            schema::doc::append_event(tx, &assign)?;
-            for (seq, e) in [(1, &issue), (2, &assign)] {
-                schema::doc::put_verdict(
-                    tx,
-                    &e.id,
-                    &VerdictRecord {
-                        seq,
-                        outcome: Outcome::Accepted,
-                        rule: "allowed".into(),
-                        reason: "set up by the test".into(),
-                        at,
-                    },
-                )?;
-            }
-            Ok(())
-        })
-        .unwrap();
+        let mut doc = Document::empty(id, &self.actor);
+        let now = (self.clock)();
+        let actor = ActorId::from(b"frontdesk-web-01".to_vec());
+        let step = {
+            let bindings = |_: &ActorId| Ok(None);
+            let cx = JudgeContext {
+                relay: &self.actor,
+                policy: &self.policy,
+                limits: &self.limits,
+                bindings: &bindings,
+                now,
+            };
+            doc.author(&desk, actor.clone(), None, &cx, |tx| {
+                schema::doc::create_ticket(tx, &header)?;
+                schema::doc::append_event(tx, &issue)?;
+                schema::doc::append_event(tx, &assign)
+            })
+            .unwrap()
+        };
+        self.actors
+            .insert(actor, (desk.device.clone(), desk.user.clone()));
+        let mut step = step;
+        assert!(step.rejection.is_none(), "{:?}", step.rejection);
+        let commit = step.commit.take().unwrap();
+        let stored = self.store(commit);
+        doc.committed(&mut step, stored);
         self.docs.insert(id, doc);
-        self.verdict_log.push((id, issue.id, 1));
-        self.verdict_log.push((id, assign.id, 2));
         if self.follow_access {
             self.refresh_access(id);
         } else {
@@ -262,16 +294,16 @@ impl TestRelay {
         id
     }
 
-    /// Puts a document on the device's inbox.
+    /// Shares a document with the device (beyond the access rules) and puts
+    /// it on its inbox.
     pub(crate) fn list(&mut self, id: DocId, access: Access) {
         let user = self.default.clone();
+        self.members.get_mut(&user).unwrap().shared.insert(id);
         self.list_for(&user, id, access);
     }
 
     fn list_for(&mut self, user: &UserId, id: DocId, access: Access) {
-        let m = self.members.get_mut(user).unwrap();
-        m.allowed.insert(id);
-        let inbox = m.inbox;
+        let inbox = self.members[user].inbox;
         self.edit(inbox, |tx| {
             schema::doc::inbox_put(
                 tx,
@@ -289,13 +321,15 @@ impl TestRelay {
     pub(crate) fn delist(&mut self, id: DocId, revoke: bool) {
         let m = self.members.get_mut(&self.default).unwrap();
         if revoke {
-            m.allowed.remove(&id);
+            m.shared.remove(&id);
+            m.revoked.insert(id);
         }
         let inbox = m.inbox;
         self.edit(inbox, |tx| schema::doc::inbox_remove(tx, id.url()));
     }
 
-    /// An edit by the relay's own actor.
+    /// An edit by the relay's own actor, stored and sent to every peer of
+    /// the document that is connected.
     pub(crate) fn edit(
         &mut self,
         id: DocId,
@@ -303,8 +337,56 @@ impl TestRelay {
             &mut automerge::transaction::Transaction<'_>,
         ) -> Result<(), schema::doc::DocError>,
     ) {
-        let doc = self.docs.get_mut(&id).unwrap();
-        doc.transact::<_, _, schema::doc::DocError>(f).unwrap();
+        self.relay_write(id, None, f);
+    }
+
+    fn relay_write(
+        &mut self,
+        id: DocId,
+        create: Option<DocKind>,
+        f: impl FnOnce(
+            &mut automerge::transaction::Transaction<'_>,
+        ) -> Result<(), schema::doc::DocError>,
+    ) {
+        let now = (self.clock)();
+        let mut doc = self
+            .docs
+            .remove(&id)
+            .unwrap_or_else(|| Document::empty(id, &self.actor));
+        let commit = doc.relay_write(&self.actor, now, create, f).unwrap();
+        let stored = self.store(commit);
+        doc.relay_committed(stored).unwrap();
+        let effects = doc.fan_out(&self.peer, None);
+        self.docs.insert(id, doc);
+        self.deliver(effects);
+    }
+
+    /// Stores a commit as the relay's store does: a serial number if one is
+    /// due, the seal written into the document.
+    fn store(&mut self, mut commit: Commit) -> Stored {
+        let serial = commit
+            .serial_due
+            .filter(|_| commit.seal.is_some())
+            .map(|series| {
+                let n = self.serials.entry(series).or_insert(0);
+                *n += 1;
+                Serial::new(series, 2026, *n).unwrap()
+            });
+        self.verdict_log.extend(
+            commit
+                .verdicts
+                .iter()
+                .map(|v| (v.doc, v.event.clone(), v.seq)),
+        );
+        let doc = commit
+            .seal
+            .take()
+            .map(|s| s.seal(commit.doc, serial, 0).unwrap().doc);
+        Stored {
+            serial,
+            snapshot_len: None,
+            doc,
+        }
     }
 
     /// The device's connection dropped: per-connection state goes.
@@ -316,8 +398,18 @@ impl TestRelay {
     /// A member's connection dropped: its sync states and undelivered messages go.
     pub(crate) fn disconnect_of(&mut self, user: &UserId) {
         let m = self.members.get_mut(user).unwrap();
-        m.conn = None;
+        m.client = None;
         m.outbox.clear();
+        let conn = m.conn;
+        let mut gone = Vec::new();
+        for (id, doc) in &mut self.docs {
+            if doc.leave(conn) {
+                gone.push(*id);
+            }
+        }
+        for id in gone {
+            self.docs.remove(&id);
+        }
     }
 
     /// Handles a message from the device; returns the replies to it.
@@ -349,224 +441,141 @@ impl TestRelay {
         match msg {
             Message::Join { sender_id, .. } => {
                 let m = self.members.get_mut(user).unwrap();
-                m.conn = Some(Conn {
-                    client: sender_id.clone(),
-                    states: BTreeMap::new(),
-                    read_only: BTreeSet::new(),
-                });
-                m.outbox.push_back(Message::Peer {
-                    sender_id: self.peer.clone(),
-                    target_id: sender_id,
-                    peer_metadata: None,
-                    selected_protocol_version: PROTOCOL_V1.into(),
-                });
+                m.client = Some(sender_id.clone());
+                m.outbox.push_back(messages::peer(&self.peer, sender_id));
             }
             Message::Request {
                 document_id, data, ..
-            } => {
-                let id = DocId::from(&document_id);
-                if let Some(c) = self.members.get_mut(user).unwrap().conn.as_mut() {
-                    c.read_only.remove(&id);
-                    c.states.insert(id, sync::State::new());
-                }
-                self.sync(user, id, &data, true);
-            }
+            } => self.sync(user, DocId::from(&document_id), &data, true),
             Message::Sync {
                 document_id, data, ..
-            } => {
-                let id = DocId::from(&document_id);
-                self.sync(user, id, &data, false);
-            }
+            } => self.sync(user, DocId::from(&document_id), &data, false),
             _ => {}
         }
     }
 
-    fn sync(&mut self, user: &UserId, id: DocId, data: &[u8], request: bool) {
-        let member = self.members.get_mut(user).unwrap();
-        let Some(conn) = member.conn.as_mut() else {
+    /// A member's sync message for a document, through the relay's core.
+    fn sync(&mut self, user: &UserId, id: DocId, data: &[u8], fresh: bool) {
+        let m = &self.members[user];
+        let Some(client) = m.client.clone() else {
             return;
         };
-        if !self.docs.contains_key(&id) && !request && !member.allowed.contains(&id) {
-            // An on-site ticket the device made: the relay takes it.
-            self.docs
-                .insert(id, Automerge::new().with_actor(self.actor.clone()));
-            member.allowed.insert(id);
-        }
-        if !member.allowed.contains(&id) || !self.docs.contains_key(&id) {
-            member.outbox.push_back(Message::DocUnavailable {
-                sender_id: self.peer.clone(),
-                target_id: conn.client.clone(),
-                document_id: DocumentId::from(id),
-            });
+        let info = PeerInfo {
+            conn: m.conn,
+            peer_id: client.clone(),
+            principal: m.principal.clone(),
+            session: None,
+        };
+        let admitted = !m.revoked.contains(&id)
+            && match self.docs.get(&id) {
+                None => Document::may_start(&info.principal, fresh),
+                Some(d) => d.admits(&info, false) || m.shared.contains(&id),
+            };
+        if !admitted {
+            self.members
+                .get_mut(user)
+                .unwrap()
+                .outbox
+                .push_back(messages::unavailable(&self.peer, &client, id));
             return;
         }
-        if conn.read_only.contains(&id) {
-            return;
-        }
-        let msg = sync::Message::decode(data).unwrap();
-        let doc = &self.docs[&id];
-        let before = doc.get_heads();
-        let mut fork = doc.fork();
-        let state = conn.states.entry(id).or_default();
-        fork.receive_sync_message(state, msg).unwrap();
-        let new: Vec<_> = fork
-            .get_changes(&before)
-            .into_iter()
-            .filter(|c| c.actor_id() != &self.actor)
-            .collect();
-        self.changes_in += new.len();
-        for c in &new {
-            self.actors
-                .entry(c.actor_id().clone())
-                .or_insert_with(|| user.clone());
-        }
-        if !new.is_empty() && schema::doc::doc_type(&fork).as_deref() == Some("ticket") {
-            let old_server = schema::doc::read_ticket(doc, None).map(|t| t.server).ok();
-            let new_server = schema::doc::read_ticket(&fork, None).map(|t| t.server).ok();
-            if old_server.is_some() && old_server != new_server {
-                self.reject(
-                    user,
-                    id,
-                    &new,
-                    "touches_server",
-                    "only the relay writes server",
+        let mut doc = self
+            .docs
+            .remove(&id)
+            .unwrap_or_else(|| Document::empty(id, &self.actor));
+        let msg = relay_core::document::decode_sync(data).expect("an honest device");
+        let received = doc.receive(&info, msg, fresh).expect("an honest device");
+        let mut rejection = None;
+        let mut judged = false;
+        if !received.chunks.is_empty() {
+            let known = self.actors.clone();
+            let bindings = move |a: &ActorId| Ok(known.get(a).cloned());
+            let cx = JudgeContext {
+                relay: &self.actor,
+                policy: &self.policy,
+                limits: &self.limits,
+                bindings: &bindings,
+                now: (self.clock)(),
+            };
+            let mut step = doc.judge(info.conn, &received.chunks, &cx);
+            self.changes_in += step.received;
+            for a in &step.bound {
+                self.actors.insert(
+                    a.clone(),
+                    (info.principal.device.clone(), info.principal.user.clone()),
                 );
-                return;
             }
+            if let Some(commit) = step.commit.take() {
+                judged = !commit.verdicts.is_empty();
+                let stored = self.store(commit);
+                doc.committed(&mut step, stored);
+            }
+            rejection = step.rejection.take();
         }
-        fork.set_actor(self.actor.clone());
-        let judged = self.judge(id, &mut fork, &before, user);
-        let changed = fork.get_heads() != before;
-        self.docs.insert(id, fork);
-        self.reply(user, id);
-        if changed {
-            self.push_others(user, id);
+        let (effects, gone) = doc.replies(&self.peer, info.conn, rejection);
+        if !gone {
+            self.docs.insert(id, doc);
         }
+        self.deliver(effects);
         if judged && self.follow_access {
             self.refresh_access(id);
         }
     }
 
-    fn reject(
-        &mut self,
-        user: &UserId,
-        id: DocId,
-        changes: &[automerge::Change],
-        rule: &str,
-        reason: &str,
-    ) {
-        self.rejections += 1;
-        let m = self.members.get_mut(user).unwrap();
-        let Some(conn) = m.conn.as_mut() else { return };
-        conn.read_only.insert(id);
-        #[derive(serde::Serialize)]
-        struct Notice<'a> {
-            #[serde(rename = "type")]
-            kind: &'a str,
-            rule: &'a str,
-            reason: &'a str,
-            changes: Vec<String>,
-        }
-        let mut data = Vec::new();
-        ciborium::into_writer(
-            &Notice {
-                kind: "change-rejected",
-                rule,
-                reason,
-                changes: changes.iter().map(|c| c.hash().to_string()).collect(),
-            },
-            &mut data,
-        )
-        .unwrap();
-        m.outbox.push_back(Message::Ephemeral {
-            sender_id: self.peer.clone(),
-            target_id: conn.client.clone(),
-            count: 1,
-            session_id: "relay-session".into(),
-            document_id: DocumentId::from(id),
-            data,
-        });
-    }
-
-    /// Judges every event the new changes (those after `before`) add, change
-    /// by change in causal order: against what the author saw (the ticket at
-    /// the change's heads, with the author's own unjudged events) and the
-    /// official state; writes the verdicts with the next seqs. Whether it wrote any.
-    fn judge(
-        &mut self,
-        id: DocId,
-        doc: &mut Automerge,
-        before: &[ChangeHash],
-        sender: &UserId,
-    ) -> bool {
-        let Ok(latest) = schema::doc::read_ticket(doc, None) else {
-            return false;
-        };
-        let old: BTreeSet<EventId> = schema::doc::read_ticket(doc, Some(before))
-            .map(|t| t.events.into_iter().map(|e| e.id).collect())
-            .unwrap_or_default();
-        let mut judged: BTreeSet<EventId> = BTreeSet::new();
-        let mut now = Projection::official(&latest, &self.policy);
-        let mut seq = latest.next_seq();
-        let mut verdicts = Vec::new();
-        for change in doc.get_changes(before) {
-            if change.actor_id() == &self.actor {
-                continue;
-            }
-            let author = self.actors.get(change.actor_id()).unwrap_or(sender).clone();
-            let author = self.members[&author].principal.clone();
-            let Ok(at) = schema::doc::read_ticket(doc, Some(&[change.hash()])) else {
-                continue;
-            };
-            for e in &at.events {
-                if old.contains(&e.id)
-                    || judged.contains(&e.id)
-                    || latest.server.verdicts.contains_key(&e.id)
-                {
-                    continue;
+    /// Puts the core's messages in the members' outboxes.
+    fn deliver(&mut self, effects: Vec<Effect>) {
+        for e in effects {
+            let (conn, msg) = match e {
+                Effect::Send(conn, msg) => (conn, msg),
+                Effect::Reject {
+                    conn,
+                    peer,
+                    doc,
+                    rejection,
+                    changes,
+                } => {
+                    self.rejections += 1;
+                    let Some(m) = self.members.values_mut().find(|m| m.conn == conn) else {
+                        continue;
+                    };
+                    m.ephemeral += 1;
+                    let msg = messages::change_rejected(
+                        &self.peer,
+                        &peer,
+                        doc,
+                        &rejection,
+                        &changes,
+                        m.ephemeral,
+                    );
+                    (conn, msg)
                 }
-                let seen = Projection::seen_before(&at, &author, &e.id, &self.policy);
-                let v = self.policy.judge(&author, &seen, &now, e);
-                let record = VerdictRecord {
-                    seq,
-                    outcome: v.outcome,
-                    rule: v.rule.name().into(),
-                    reason: v.reason,
-                    at: (self.clock)(),
-                };
-                seq += 1;
-                now.fold_one(e, &record, &self.policy);
-                judged.insert(e.id.clone());
-                verdicts.push((e.id.clone(), record));
+            };
+            if let Some(m) = self
+                .members
+                .values_mut()
+                .find(|m| m.conn == conn && m.client.is_some())
+            {
+                m.outbox.push_back(msg);
             }
         }
-        if verdicts.is_empty() {
-            return false;
-        }
-        doc.transact::<_, _, schema::doc::DocError>(|tx| {
-            for (e, v) in &verdicts {
-                schema::doc::put_verdict(tx, e, v)?;
-            }
-            Ok(())
-        })
-        .unwrap();
-        self.verdict_log
-            .extend(verdicts.into_iter().map(|(e, v)| (id, e, v.seq)));
-        true
     }
 
-    /// Keeps every member's inbox listing this ticket exactly when its audience includes them.
+    /// Keeps every member's inbox listing this ticket exactly when they are
+    /// in its audience (the relay's rule: `schema::access::inbox_audience`).
     fn refresh_access(&mut self, id: DocId) {
-        let Ok(t) = schema::doc::read_ticket(&self.docs[&id], None) else {
+        let Some(schema::access::DocClass::Ticket(meta)) = self.docs[&id].class().cloned() else {
             return;
         };
-        let p = Projection::official(&t, &self.policy);
+        let (named, department) = schema::access::inbox_audience(&meta);
         let users: Vec<UserId> = self.members.keys().cloned().collect();
         for user in users {
             let m = &self.members[&user];
-            let want = in_audience(&m.principal, &t, &p);
+            let want = named.contains(&user)
+                || department.is_some_and(|d| {
+                    m.principal.role == Role::DepartmentStaff && m.principal.department == d
+                });
             let inbox = m.inbox;
-            let listed = schema::doc::read_inbox(&self.docs[&inbox])
+            let listed = schema::doc::read_inbox(self.doc(inbox))
                 .unwrap()
                 .docs
                 .contains_key(&id.url());
@@ -578,53 +587,18 @@ impl TestRelay {
             } else {
                 self.edit(inbox, |tx| schema::doc::inbox_remove(tx, id.url()));
             }
-            self.push_to(&user, inbox);
-        }
-    }
-
-    /// A sync message for a member's device, if it has anything to learn.
-    fn reply(&mut self, user: &UserId, id: DocId) {
-        let m = self.members.get_mut(user).unwrap();
-        let Some(conn) = m.conn.as_mut() else { return };
-        let doc = &self.docs[&id];
-        let state = conn.states.entry(id).or_default();
-        if let Some(msg) = doc.generate_sync_message(state) {
-            m.outbox.push_back(Message::Sync {
-                sender_id: self.peer.clone(),
-                target_id: conn.client.clone(),
-                document_id: DocumentId::from(id),
-                data: msg.encode(),
-            });
-        }
-    }
-
-    /// Pushes a document to a member's device if it syncs it on this connection.
-    fn push_to(&mut self, user: &UserId, id: DocId) {
-        let syncing = self.members[user]
-            .conn
-            .as_ref()
-            .is_some_and(|c| c.states.contains_key(&id) && !c.read_only.contains(&id));
-        if syncing {
-            self.reply(user, id);
-        }
-    }
-
-    fn push_others(&mut self, sender: &UserId, id: DocId) {
-        let others: Vec<UserId> = self
-            .members
-            .keys()
-            .filter(|u| *u != sender)
-            .cloned()
-            .collect();
-        for user in others {
-            self.push_to(&user, id);
         }
     }
 
     /// Pushes a document the relay changed to the connected device.
     pub(crate) fn push(&mut self, id: DocId) -> Vec<Message> {
         let user = self.default.clone();
-        self.reply(&user, id);
+        let effects = self
+            .docs
+            .get_mut(&id)
+            .map(|d| d.fan_out(&self.peer, None))
+            .unwrap_or_default();
+        self.deliver(effects);
         self.members
             .get_mut(&user)
             .unwrap()
@@ -635,21 +609,12 @@ impl TestRelay {
 
     /// The relay's copy of a ticket.
     pub(crate) fn ticket(&self, id: DocId) -> Ticket {
-        schema::doc::read_ticket(&self.docs[&id], None).unwrap()
+        schema::doc::read_ticket(self.doc(id), None).unwrap()
     }
 
     /// Whether the relay's copy of a document holds this change.
     pub(crate) fn has_change(&self, id: DocId, hash: &ChangeHash) -> bool {
-        self.docs[&id].get_change_by_hash(hash).is_some()
-    }
-}
-
-/// Whether a member's inbox lists a ticket (a team relay).
-fn in_audience(p: &Principal, t: &Ticket, official: &Projection) -> bool {
-    match p.role {
-        Role::FrontDesk | Role::Supervisor | Role::Manager => true,
-        Role::EngineeringSupervisor | Role::Dispatcher => t.header.kind.is_order(),
-        _ => official.assignee.as_ref() == Some(&p.user) || t.header.reported.by == p.user,
+        self.doc(id).get_change_by_hash(hash).is_some()
     }
 }
 

@@ -346,11 +346,7 @@ impl World {
     }
 
     fn relay_heads(&self) -> BTreeMap<DocId, Vec<ChangeHash>> {
-        self.relay
-            .docs
-            .iter()
-            .map(|(id, d)| (*id, sorted(d.get_heads())))
-            .collect()
+        self.relay.heads()
     }
 
     /// Everyone syncs in turn, each until quiet, until a whole round leaves the relay as it was.
@@ -385,7 +381,7 @@ impl World {
             let who = &phone.user;
             let device = &phone.device;
             let inbox_id = self.relay.inbox_of(who);
-            let listed: BTreeSet<DocId> = schema::doc::read_inbox(&self.relay.docs[&inbox_id])
+            let listed: BTreeSet<DocId> = schema::doc::read_inbox(self.relay.doc(inbox_id))
                 .unwrap()
                 .docs
                 .keys()
@@ -402,7 +398,7 @@ impl World {
             for id in held.iter().chain([&inbox_id]) {
                 let (mine, report) = device.load(*id).unwrap();
                 assert!(report.is_clean(), "{who} {id}: {report:?}");
-                let relays = &self.relay.docs[id];
+                let relays = self.relay.doc(*id);
                 assert_eq!(
                     sorted(mine.get_heads()),
                     sorted(relays.get_heads()),
@@ -424,7 +420,7 @@ impl World {
         }
         for m in &self.made {
             let who = &self.phones[m.who].user;
-            let t = self.relay.docs.get(&m.doc).and_then(|d| {
+            let t = self.relay.try_doc(m.doc).and_then(|d| {
                 schema::doc::read_ticket(d, None)
                     .ok()
                     .filter(|_| d.get_change_by_hash(&m.change).is_some())
@@ -471,7 +467,7 @@ impl World {
             let events: BTreeSet<&EventId> = t.events.iter().map(|e| &e.id).collect();
             let verdicts: BTreeSet<&EventId> = t.server.verdicts.keys().collect();
             assert_eq!(events, verdicts, "every event of {id} has one verdict");
-            let doc = &self.relay.docs[id];
+            let doc = self.relay.doc(*id);
             let (_, server) = doc.get(automerge::ROOT, "server").unwrap().unwrap();
             let (_, map) = doc.get(&server, "verdicts").unwrap().unwrap();
             for key in doc.keys(&map) {
