@@ -192,6 +192,15 @@ impl Device {
         Ok(Self::with_store(Store::open(path)?))
     }
 
+    /// Opens (creating if needed) the device store `name` through the SQLite
+    /// VFS `vfs` (the field app in the browser).
+    ///
+    /// # Errors
+    /// When the store cannot be opened or migrated.
+    pub fn open_vfs(name: &str, vfs: &str) -> Result<Self, DeviceError> {
+        Ok(Self::with_store(Store::open_vfs(name, vfs)?))
+    }
+
     /// A device with an in-memory store (tests).
     ///
     /// # Errors
@@ -228,8 +237,23 @@ impl Device {
     ///
     /// # Errors
     /// When the relay refuses the token or cannot be reached, or the store fails.
+    #[cfg(not(target_family = "wasm"))]
     pub async fn enroll(&self, relay: &str, token: &str) -> Result<Identity, DeviceError> {
         let me = crate::relay::Client::new(relay, token)?.me().await?;
+        self.enrolled(relay, token, me)
+    }
+
+    /// Keeps what the relay's `/api/v1/me` said about `token` as this
+    /// device's identity (the field app fetches it itself).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn enrolled(
+        &self,
+        relay: &str,
+        token: &str,
+        me: crate::relay::Me,
+    ) -> Result<Identity, DeviceError> {
         let identity = Identity {
             relay: relay.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
@@ -434,25 +458,8 @@ impl Device {
             rule: f.rule.name().to_owned(),
             reason: f.reason,
         })?;
-        let mut attachments = Vec::new();
-        {
-            let store = self.lock()?;
-            for sha in &event.data.photos {
-                let blob = store::blob(store.conn(), sha)?
-                    .ok_or_else(|| DeviceError::UnknownPhoto(sha.clone()))?;
-                if !t.attachments.iter().any(|a| &a.sha256 == sha) {
-                    attachments.push(Attachment {
-                        sha256: sha.clone(),
-                        mime: blob.mime,
-                        size: blob.size,
-                        caption: format!("{action} photo"),
-                        by: me.user.clone(),
-                        device: me.device.clone(),
-                        at: now,
-                    });
-                }
-            }
-        }
+        let attachments =
+            self.attachments_for(&event, &t.attachments, &format!("{action} photo"), now)?;
         let change = commit(&mut doc, now, |tx| {
             for a in &attachments {
                 schema::doc::append_attachment(tx, a)?;
@@ -519,6 +526,20 @@ impl Device {
     /// [`DeviceError::Refused`] when the person may not create it or data is
     /// missing; store and document failures.
     pub fn report(&self, r: &Report) -> Result<(DocUrl, EventId), DeviceError> {
+        self.report_with_photos(r, &[])
+    }
+
+    /// [`Device::report`] with photos already in the store ([`Device::add_photo`]):
+    /// they are named in the creation event and added to the ticket's
+    /// attachments in the same change.
+    ///
+    /// # Errors
+    /// As [`Device::report`]; [`DeviceError::UnknownPhoto`] for a photo not in the store.
+    pub fn report_with_photos(
+        &self,
+        r: &Report,
+        photos: &[String],
+    ) -> Result<(DocUrl, EventId), DeviceError> {
         let me = self.identity()?.principal;
         let actor = self.actor()?;
         let now = (self.clock)();
@@ -532,6 +553,7 @@ impl Device {
             data: EventData {
                 category: r.category.clone(),
                 urgency: Some(r.urgency),
+                photos: photos.to_vec(),
                 ..EventData::default()
             },
         };
@@ -541,6 +563,7 @@ impl Device {
                 rule: f.rule.name().to_owned(),
                 reason: f.reason,
             })?;
+        let attachments = self.attachments_for(&event, &[], "report photo", now)?;
         let header = TicketHeader {
             kind: r.kind,
             household: r.household,
@@ -557,6 +580,9 @@ impl Device {
         let mut doc = Automerge::new().with_actor(actor);
         let change = commit(&mut doc, now, |tx| {
             schema::doc::create_ticket(tx, &header)?;
+            for a in &attachments {
+                schema::doc::append_attachment(tx, a)?;
+            }
             schema::doc::append_event(tx, &event)
         })?;
         self.keep(
@@ -570,6 +596,60 @@ impl Device {
             Some(r.title.as_str()),
         )?;
         Ok((id.url(), event.id))
+    }
+
+    /// The attachments an event's photos add (those the ticket lacks).
+    fn attachments_for(
+        &self,
+        event: &Event,
+        existing: &[Attachment],
+        caption: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Attachment>, DeviceError> {
+        let store = self.lock()?;
+        let mut out: Vec<Attachment> = Vec::new();
+        for sha in &event.data.photos {
+            let blob = store::blob(store.conn(), sha)?
+                .ok_or_else(|| DeviceError::UnknownPhoto(sha.clone()))?;
+            if !existing.iter().chain(&out).any(|a| &a.sha256 == sha) {
+                out.push(Attachment {
+                    sha256: sha.clone(),
+                    mime: blob.mime,
+                    size: blob.size,
+                    caption: caption.to_owned(),
+                    by: event.by.clone(),
+                    device: event.device.clone(),
+                    at: now,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// A stored photo's bytes.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn photo_bytes(&self, sha256: &str) -> Result<Option<Vec<u8>>, DeviceError> {
+        Ok(store::blob_bytes(self.lock()?.conn(), sha256)?)
+    }
+
+    /// Photos the relay does not have in full, to upload.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn photos_to_upload(&self) -> Result<Vec<BlobRow>, DeviceError> {
+        Ok(store::blobs_to_upload(self.lock()?.conn())?)
+    }
+
+    /// Records how much of a photo the relay has confirmed.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn record_upload(&self, sha: &str, n: u64, complete: bool) -> Result<(), DeviceError> {
+        self.lock()?
+            .write(|tx| store::blob_progress(tx, sha, n, complete))?;
+        Ok(())
     }
 
     fn refuse_if_read_only(&self, id: DocId) -> Result<(), DeviceError> {
@@ -620,6 +700,39 @@ impl Device {
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// Records one sync in the device's own log.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn log_sync(
+        &self,
+        started: DateTime<Utc>,
+        result: Result<&SyncSummary, &str>,
+    ) -> Result<(), DeviceError> {
+        let ended = schema::doc::rfc3339((self.clock)());
+        let started = schema::doc::rfc3339(started);
+        let (ok, summary, error) = match result {
+            Ok(s) => (true, serde_json::to_string(s).unwrap_or_default(), None),
+            Err(e) => (false, "{}".to_owned(), Some(e)),
+        };
+        self.lock()?
+            .write(|tx| store::sync_log_add(tx, &started, &ended, ok, &summary, error))?;
+        Ok(())
+    }
+
+    /// The device's newest `limit` syncs, newest first.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn sync_log(&self, limit: u32) -> Result<Vec<store::SyncLogRow>, DeviceError> {
+        Ok(store::sync_log(self.lock()?.conn(), limit)?)
+    }
+
+    /// The device clock's time now.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 
     /// The verdicts the store has seen for a ticket.

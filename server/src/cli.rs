@@ -22,12 +22,19 @@ struct Tuning {
     /// Seconds a document nobody syncs or writes stays in memory.
     #[arg(long, default_value_t = 10)]
     doc_idle_secs: u64,
+    /// The built field app to serve at /app/ (client-core/web/build.sh's
+    /// output; by default this checkout's target/app).
+    #[arg(long, env = "PROPSYNC_APP_DIR")]
+    app_dir: Option<PathBuf>,
 }
 
 impl Tuning {
     fn config(&self, data: PathBuf, listen: SocketAddr) -> Config {
         let mut c = Config::new(data, listen);
         c.doc_idle = std::time::Duration::from_secs(self.doc_idle_secs.max(1));
+        if let Some(dir) = &self.app_dir {
+            c.app_dir.clone_from(dir);
+        }
         c
     }
 }

@@ -31,6 +31,9 @@ pub struct Config {
     pub max_db_pages: Option<u32>,
     /// How long a document nobody syncs or writes stays in memory.
     pub doc_idle: std::time::Duration,
+    /// The built field app served at `/app/` (`client-core/web/build.sh`
+    /// writes it to the workspace's `target/app`, the default).
+    pub app_dir: PathBuf,
 }
 
 impl Config {
@@ -48,6 +51,7 @@ impl Config {
             max_change_bytes: 256 * 1024,
             max_db_pages: None,
             doc_idle: std::time::Duration::from_secs(10),
+            app_dir: default_app_dir(),
         }
     }
 
@@ -60,4 +64,9 @@ impl Config {
     pub fn blob_dir(&self) -> PathBuf {
         self.data_dir.join("blobs")
     }
+}
+
+/// Where `client-core/web/build.sh` puts the field app in this checkout.
+pub fn default_app_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/app"))
 }

@@ -11,12 +11,14 @@
 mod access;
 pub mod admin;
 mod api;
+mod app_shell;
 pub mod auth;
 mod blobs;
 pub mod cli;
 pub mod config;
 mod dashboard;
 pub mod demo;
+mod enrol;
 pub mod error;
 mod hub;
 mod reports;
@@ -49,6 +51,8 @@ pub fn app(relay: Relay) -> Router {
         .merge(blobs::router(max_blob))
         .merge(ws::router())
         .merge(dashboard::router())
+        .merge(enrol::router())
+        .merge(app_shell::router())
         .with_state(relay)
 }
 

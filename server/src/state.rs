@@ -20,6 +20,8 @@ pub struct Relay {
     pub(crate) db: Db,
     pub(crate) keys: Keys,
     pub(crate) config: Arc<Config>,
+    /// Slows down guessing of the field app's enrolment codes.
+    pub(crate) enrol_limiter: Arc<crate::enrol::Limiter>,
 }
 
 /// Opens the relay's state on the system clock.
@@ -77,6 +79,7 @@ pub async fn open_with_clock(config: Config, clock: Clock) -> Result<Relay, Stor
         db,
         keys,
         config: Arc::new(config),
+        enrol_limiter: Arc::default(),
     })
 }
 

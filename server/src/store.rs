@@ -57,7 +57,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 type Completion = Box<dyn FnOnce(StoreResult<()>) + Send>;
 type Job = Box<dyn FnOnce(&Transaction<'_>) -> (bool, Completion) + Send>;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/001_init.sql"),
+    include_str!("../migrations/002_enrolment.sql"),
+];
 
 /// Most jobs one transaction takes, so one commit never waits too long.
 const GROUP_MAX: usize = 256;

@@ -15,6 +15,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("api.rs", include_str!("../api.rs")),
     ("blobs.rs", include_str!("../blobs.rs")),
     ("ws.rs", include_str!("../ws.rs")),
+    ("enrol.rs", include_str!("../enrol.rs")),
     ("dashboard.rs", include_str!("../dashboard.rs")),
     ("reports.rs", include_str!("../reports.rs")),
 ];
