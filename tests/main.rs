@@ -1,5 +1,6 @@
 //! The one integration-test binary; each module is a feature.
 
+mod app;
 mod browser;
 mod clock_skew;
 mod crash;
