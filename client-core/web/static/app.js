@@ -5,14 +5,14 @@
 import { t, lang, setLang, actionName, statusName, flagName, kindName, outcomeName, urgencyName, ruleText } from './i18n.js';
 
 // ---------------------------------------------------------------- worker RPC
-const worker = new Worker('./worker.js', { type: 'module' });
+const worker = window.propsyncWorker || new Worker('./worker.js', { type: 'module' });
 let seq = 0;
 const waiting = new Map();
 let status = { online: navigator.onLine, syncing: false, lastSync: null, lastError: null, pending: 0, quarantined: 0 };
 
 worker.onmessage = (e) => {
   const m = e.data;
-  if (m.event === 'status') { status = m; drawBar(); return; }
+  if (m.event === 'status') { status = m; window.__boot = m.boot; drawBar(); return; }
   if (m.event === 'changed') { if (!busy) route(); return; }
   const w = waiting.get(m.id);
   if (!w) return;

@@ -6,7 +6,7 @@
 // and /sync always go to the network.
 
 const CACHE = 'propsync-app-__BUILD__';
-const SHELL = ['./', 'index.html', 'app.js', 'worker.js', 'i18n.js', 'app.css', 'manifest.webmanifest',
+const SHELL = ['./', 'index.html', 'boot.js', 'app.js', 'worker.js', 'i18n.js', 'app.css', 'manifest.webmanifest',
   'icon.svg', 'pkg/propsync_web.js', 'pkg/propsync_web_bg.wasm'];
 
 self.addEventListener('install', (e) => {
