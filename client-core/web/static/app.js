@@ -94,6 +94,8 @@ async function enrolScreen(code) {
     msg.textContent = t('enrolling');
     try {
       await call('enrol', input.value.trim());
+      // Ask the browser not to evict the store under storage pressure.
+      navigator.storage?.persist?.().catch(() => {});
       history.replaceState(null, '', '#/work');
       route();
     } catch (e) {
