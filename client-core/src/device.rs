@@ -16,19 +16,20 @@ use chrono::{DateTime, Utc};
 use schema::doc::{DocError, ShapeError};
 use schema::lifecycle::creation_action;
 use schema::projection::Pending;
-use schema::ticket::{Attachment, Channel, Note, Reported, TicketHeader, Urgency};
+use schema::ticket::{Channel, Note, Reported, TicketHeader, Urgency};
 use schema::wire::PeerId;
 use schema::{
     Action, Department, DeviceId, DocId, DocUrl, Event, EventData, EventId, Kind, Policy,
     Principal, Projection, Role, Ticket, UserId, VerdictRecord,
 };
-use sha2::{Digest, Sha256};
 
 use crate::store::{
-    self, BlobRow, DocRow, Listing, LoadReport, PendingRow, QuarantineRow, Store, StoreError,
+    self, DocRow, Listing, LoadReport, PendingRow, QuarantineRow, Store, StoreError,
 };
 
+mod photos;
 mod session;
+mod sync_log;
 
 pub use session::{Session, SyncSummary};
 
@@ -376,27 +377,6 @@ impl Device {
         Ok(store::quarantine(store.conn())?)
     }
 
-    /// A stored photo.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn photo(&self, sha256: &str) -> Result<Option<BlobRow>, DeviceError> {
-        let store = self.lock()?;
-        Ok(store::blob(store.conn(), sha256)?)
-    }
-
-    /// Stores a photo by its SHA-256 and returns the hash; it is uploaded at
-    /// the next sync, and may be referenced from an action at once.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn add_photo(&self, bytes: &[u8], mime: &str) -> Result<String, DeviceError> {
-        let sha = hex::encode(Sha256::digest(bytes));
-        let mut store = self.lock()?;
-        store.write(|tx| store::blob_put(tx, &sha, mime, bytes))?;
-        Ok(sha)
-    }
-
     /// The ticket, official and pending separately.
     ///
     /// # Errors
@@ -598,60 +578,6 @@ impl Device {
         Ok((id.url(), event.id))
     }
 
-    /// The attachments an event's photos add (those the ticket lacks).
-    fn attachments_for(
-        &self,
-        event: &Event,
-        existing: &[Attachment],
-        caption: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Attachment>, DeviceError> {
-        let store = self.lock()?;
-        let mut out: Vec<Attachment> = Vec::new();
-        for sha in &event.data.photos {
-            let blob = store::blob(store.conn(), sha)?
-                .ok_or_else(|| DeviceError::UnknownPhoto(sha.clone()))?;
-            if !existing.iter().chain(&out).any(|a| &a.sha256 == sha) {
-                out.push(Attachment {
-                    sha256: sha.clone(),
-                    mime: blob.mime,
-                    size: blob.size,
-                    caption: caption.to_owned(),
-                    by: event.by.clone(),
-                    device: event.device.clone(),
-                    at: now,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// A stored photo's bytes.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn photo_bytes(&self, sha256: &str) -> Result<Option<Vec<u8>>, DeviceError> {
-        Ok(store::blob_bytes(self.lock()?.conn(), sha256)?)
-    }
-
-    /// Photos the relay does not have in full, to upload.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn photos_to_upload(&self) -> Result<Vec<BlobRow>, DeviceError> {
-        Ok(store::blobs_to_upload(self.lock()?.conn())?)
-    }
-
-    /// Records how much of a photo the relay has confirmed.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn record_upload(&self, sha: &str, n: u64, complete: bool) -> Result<(), DeviceError> {
-        self.lock()?
-            .write(|tx| store::blob_progress(tx, sha, n, complete))?;
-        Ok(())
-    }
-
     fn refuse_if_read_only(&self, id: DocId) -> Result<(), DeviceError> {
         let store = self.lock()?;
         if store::doc(store.conn(), id)?.is_some_and(|r| r.read_only) {
@@ -700,34 +626,6 @@ impl Device {
             Ok(())
         })?;
         Ok(())
-    }
-
-    /// Records one sync in the device's own log.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn log_sync(
-        &self,
-        started: DateTime<Utc>,
-        result: Result<&SyncSummary, &str>,
-    ) -> Result<(), DeviceError> {
-        let ended = schema::doc::rfc3339((self.clock)());
-        let started = schema::doc::rfc3339(started);
-        let (ok, summary, error) = match result {
-            Ok(s) => (true, serde_json::to_string(s).unwrap_or_default(), None),
-            Err(e) => (false, "{}".to_owned(), Some(e)),
-        };
-        self.lock()?
-            .write(|tx| store::sync_log_add(tx, &started, &ended, ok, &summary, error))?;
-        Ok(())
-    }
-
-    /// The device's newest `limit` syncs, newest first.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn sync_log(&self, limit: u32) -> Result<Vec<store::SyncLogRow>, DeviceError> {
-        Ok(store::sync_log(self.lock()?.conn(), limit)?)
     }
 
     /// The device clock's time now.
