@@ -12,7 +12,7 @@
 //! `target/screenshots/` (with `UPDATE_DOCS=1`, the work list also to
 //! `docs/field-app.png`).
 //!
-//! The app is built by `client-core/web/build.sh` (into `target/app`, where
+//! The app is built by `client-core/web/build.sh` (into `target/field-app`, where
 //! the relay serves it from) before the browser starts.
 
 use std::path::{Path, PathBuf};
@@ -43,9 +43,9 @@ fn newest(path: &Path) -> Option<std::time::SystemTime> {
         .max()
 }
 
-/// Whether `target/app` was built after every source it is made from.
+/// Whether `target/field-app` was built after every source it is made from.
 fn app_is_fresh(root: &Path) -> bool {
-    let Some(built) = newest(&root.join("target/app/index.html")) else {
+    let Some(built) = newest(&root.join("target/field-app/index.html")) else {
         return false;
     };
     let sources = [
@@ -64,10 +64,9 @@ fn app_is_fresh(root: &Path) -> bool {
         .all(|t| t <= built)
 }
 
-/// Builds the field app into `target/app` unless it is already built from
-/// these sources (`.ci/run` builds it just before the tests). Cargo's own
-/// check is not enough: started from inside `cargo test`, the nested build's
-/// environment differs and cargo rebuilds the whole module.
+/// Builds the field app into `target/field-app` unless it is already built
+/// from these sources (`.ci/run` builds it just before the tests; even with
+/// nothing to compile, `wasm-bindgen` and the gzip copies take a while).
 fn build_app(root: &Path) -> Result<()> {
     if app_is_fresh(root) {
         return Ok(());

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the field app into target/app/ (what the relay serves at /app/):
+# Builds the field app into target/field-app/ (what the relay serves at /app/):
 # client-core compiled to WebAssembly, its wasm-bindgen JavaScript glue, and
 # the static shell (HTML, JS modules, CSS, manifest, service worker, icons).
 # Needs the wasm32-unknown-unknown target, wasm-bindgen-cli at the exact
@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-out="$root/target/app"
+out="$root/target/field-app"
 profile=${PROPSYNC_APP_PROFILE:-app}
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then

@@ -1,5 +1,5 @@
 //! `/app/`: the field app, served from the directory `client-core/web/build.sh`
-//! writes (`Config::app_dir`, this checkout's `target/app` by default). The
+//! writes (`Config::app_dir`, this checkout's `target/field-app` by default). The
 //! files are read at request time, so a rebuilt app is served without
 //! restarting the relay, and nothing generated is compiled into the binary.
 //! A browser that accepts gzip gets the build's pre-compressed copy.

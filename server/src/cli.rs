@@ -23,7 +23,7 @@ struct Tuning {
     #[arg(long, default_value_t = 10)]
     doc_idle_secs: u64,
     /// The built field app to serve at /app/ (client-core/web/build.sh's
-    /// output; by default this checkout's target/app).
+    /// output; by default this checkout's target/field-app).
     #[arg(long, env = "PROPSYNC_APP_DIR")]
     app_dir: Option<PathBuf>,
 }

@@ -32,7 +32,7 @@ pub struct Config {
     /// How long a document nobody syncs or writes stays in memory.
     pub doc_idle: std::time::Duration,
     /// The built field app served at `/app/` (`client-core/web/build.sh`
-    /// writes it to the workspace's `target/app`, the default).
+    /// writes it to the workspace's `target/field-app`, the default).
     pub app_dir: PathBuf,
 }
 
@@ -68,5 +68,5 @@ impl Config {
 
 /// Where `client-core/web/build.sh` puts the field app in this checkout.
 pub fn default_app_dir() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/app"))
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/field-app"))
 }

@@ -27,7 +27,7 @@ const log = (m) => console.error('[bench] ' + m);
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 
 // ---- the shell's size, compressed (the build's .gz copies, as the relay sends them).
-const app = path.join(root, 'target/app');
+const app = path.join(root, 'target/field-app');
 const SHELL = ['index.html', 'boot.js', 'app.js', 'worker.js', 'i18n.js', 'app.css', 'manifest.webmanifest', 'icon.svg', 'sw.js',
   'pkg/propsync_web.js', 'pkg/propsync_web_bg.wasm'];
 const size = (f) => fs.statSync(path.join(app, f)).size;
