@@ -1,6 +1,7 @@
 //! The one integration-test binary; each module is a feature.
 
 mod access;
+mod app;
 mod browser;
 mod clock_skew;
 mod crash;

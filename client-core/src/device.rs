@@ -16,19 +16,20 @@ use chrono::{DateTime, Utc};
 use schema::doc::{DocError, ShapeError};
 use schema::lifecycle::creation_action;
 use schema::projection::Pending;
-use schema::ticket::{Attachment, Channel, Note, Reported, TicketHeader, Urgency};
+use schema::ticket::{Channel, Note, Reported, TicketHeader, Urgency};
 use schema::wire::PeerId;
 use schema::{
     Action, Department, DeviceId, DocId, DocUrl, Event, EventData, EventId, Kind, Policy,
     Principal, Projection, Role, Ticket, UserId, VerdictRecord,
 };
-use sha2::{Digest, Sha256};
 
 use crate::store::{
-    self, BlobRow, DocRow, Listing, LoadReport, PendingRow, QuarantineRow, Store, StoreError,
+    self, DocRow, Listing, LoadReport, PendingRow, QuarantineRow, Store, StoreError,
 };
 
+mod photos;
 mod session;
+mod sync_log;
 
 pub use session::{Session, SyncSummary};
 
@@ -192,6 +193,15 @@ impl Device {
         Ok(Self::with_store(Store::open(path)?))
     }
 
+    /// Opens (creating if needed) the device store `name` through the SQLite
+    /// VFS `vfs` (the field app in the browser).
+    ///
+    /// # Errors
+    /// When the store cannot be opened or migrated.
+    pub fn open_vfs(name: &str, vfs: &str) -> Result<Self, DeviceError> {
+        Ok(Self::with_store(Store::open_vfs(name, vfs)?))
+    }
+
     /// A device with an in-memory store (tests).
     ///
     /// # Errors
@@ -228,8 +238,23 @@ impl Device {
     ///
     /// # Errors
     /// When the relay refuses the token or cannot be reached, or the store fails.
+    #[cfg(not(target_family = "wasm"))]
     pub async fn enroll(&self, relay: &str, token: &str) -> Result<Identity, DeviceError> {
         let me = crate::relay::Client::new(relay, token)?.me().await?;
+        self.enrolled(relay, token, me)
+    }
+
+    /// Keeps what the relay's `/api/v1/me` said about `token` as this
+    /// device's identity (the field app fetches it itself).
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub fn enrolled(
+        &self,
+        relay: &str,
+        token: &str,
+        me: crate::relay::Me,
+    ) -> Result<Identity, DeviceError> {
         let identity = Identity {
             relay: relay.trim_end_matches('/').to_owned(),
             token: token.to_owned(),
@@ -352,27 +377,6 @@ impl Device {
         Ok(store::quarantine(store.conn())?)
     }
 
-    /// A stored photo.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn photo(&self, sha256: &str) -> Result<Option<BlobRow>, DeviceError> {
-        let store = self.lock()?;
-        Ok(store::blob(store.conn(), sha256)?)
-    }
-
-    /// Stores a photo by its SHA-256 and returns the hash; it is uploaded at
-    /// the next sync, and may be referenced from an action at once.
-    ///
-    /// # Errors
-    /// When the store fails.
-    pub fn add_photo(&self, bytes: &[u8], mime: &str) -> Result<String, DeviceError> {
-        let sha = hex::encode(Sha256::digest(bytes));
-        let mut store = self.lock()?;
-        store.write(|tx| store::blob_put(tx, &sha, mime, bytes))?;
-        Ok(sha)
-    }
-
     /// The ticket, official and pending separately.
     ///
     /// # Errors
@@ -434,26 +438,8 @@ impl Device {
             rule: f.rule.name().to_owned(),
             reason: f.reason,
         })?;
-        let mut attachments = Vec::new();
-        {
-            let store = self.lock()?;
-            for sha in &event.data.photos {
-                let blob = store::blob(store.conn(), sha)?
-                    .ok_or_else(|| DeviceError::UnknownPhoto(sha.clone()))?;
-                if !t.attachments.iter().any(|a| &a.sha256 == sha) {
-                    attachments.push(Attachment {
-                        id: EventId::random(),
-                        sha256: sha.clone(),
-                        mime: blob.mime,
-                        size: blob.size,
-                        caption: format!("{action} photo"),
-                        by: me.user.clone(),
-                        device: me.device.clone(),
-                        at: now,
-                    });
-                }
-            }
-        }
+        let attachments =
+            self.attachments_for(&event, &t.attachments, &format!("{action} photo"), now)?;
         let change = commit(&mut doc, now, |tx| {
             for a in &attachments {
                 schema::doc::append_attachment(tx, a)?;
@@ -520,6 +506,20 @@ impl Device {
     /// [`DeviceError::Refused`] when the person may not create it or data is
     /// missing; store and document failures.
     pub fn report(&self, r: &Report) -> Result<(DocUrl, EventId), DeviceError> {
+        self.report_with_photos(r, &[])
+    }
+
+    /// [`Device::report`] with photos already in the store ([`Device::add_photo`]):
+    /// they are named in the creation event and added to the ticket's
+    /// attachments in the same change.
+    ///
+    /// # Errors
+    /// As [`Device::report`]; [`DeviceError::UnknownPhoto`] for a photo not in the store.
+    pub fn report_with_photos(
+        &self,
+        r: &Report,
+        photos: &[String],
+    ) -> Result<(DocUrl, EventId), DeviceError> {
         let me = self.identity()?.principal;
         let actor = self.actor()?;
         let now = (self.clock)();
@@ -533,6 +533,7 @@ impl Device {
             data: EventData {
                 category: r.category.clone(),
                 urgency: Some(r.urgency),
+                photos: photos.to_vec(),
                 ..EventData::default()
             },
         };
@@ -542,6 +543,7 @@ impl Device {
                 rule: f.rule.name().to_owned(),
                 reason: f.reason,
             })?;
+        let attachments = self.attachments_for(&event, &[], "report photo", now)?;
         let header = TicketHeader {
             kind: r.kind,
             household: r.household,
@@ -558,6 +560,9 @@ impl Device {
         let mut doc = Automerge::new().with_actor(actor);
         let change = commit(&mut doc, now, |tx| {
             schema::doc::create_ticket(tx, &header)?;
+            for a in &attachments {
+                schema::doc::append_attachment(tx, a)?;
+            }
             schema::doc::append_event(tx, &event)
         })?;
         self.keep(
@@ -621,6 +626,11 @@ impl Device {
             Ok(())
         })?;
         Ok(())
+    }
+
+    /// The device clock's time now.
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
     }
 
     /// The verdicts the store has seen for a ticket.

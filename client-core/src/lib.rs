@@ -10,21 +10,34 @@
 //!   pending, quarantine, and the sync [`Session`];
 //! - [`actions`]: typed constructors for each role's actions;
 //! - [`engine`]: the IO-free sync state machine;
-//! - [`transport`]: the WebSocket transport, backoff, photo upload, `sync_once`;
-//! - [`relay`]: the relay's HTTP API (enrolment, blobs).
+//! - [`backoff`]: the reconnect backoff every transport uses;
+//! - [`offer`]: what the lifecycle offers this person on a ticket now, and
+//!   the work list (tickets assigned to me, with flags and pending counts);
+//! - [`transport`] (native): the WebSocket transport, photo upload, `sync_once`;
+//! - [`relay`]: the relay's HTTP API (enrolment, blobs; the client is native).
+//!
+//! The same crate compiles to `wasm32-unknown-unknown` for the field app
+//! (`client-core/web`): there the store is SQLite in the browser's origin
+//! private file system and the page's own WebSocket and fetch move the
+//! bytes; everything that decides is this crate's.
 
 pub mod actions;
+pub mod backoff;
 pub mod device;
 pub mod engine;
+pub mod offer;
 pub mod relay;
 pub mod store;
+#[cfg(not(target_family = "wasm"))]
 pub mod transport;
 
 #[cfg(test)]
 mod testkit;
 
+pub use backoff::Backoff;
 pub use device::{
     Device, DeviceError, Identity, Refused, Report, Session, SyncSummary, TicketView,
 };
 pub use schema;
-pub use transport::{Backoff, SyncConfig};
+#[cfg(not(target_family = "wasm"))]
+pub use transport::SyncConfig;

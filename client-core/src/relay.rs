@@ -1,5 +1,7 @@
 //! The relay's HTTP face, as the device uses it: `GET /api/v1/me` (enrolment)
 //! and the resumable blob upload (`HEAD`/`PUT /api/v1/blobs/{sha256}`).
+//! The answers' types are shared; the reqwest [`Client`] is native (in the
+//! browser the field app calls the same endpoints with `fetch`).
 
 use schema::{Department, DeviceId, DocUrl, Role, UserId};
 use serde::Deserialize;
@@ -11,6 +13,7 @@ pub enum RelayError {
     #[error("not a relay url: {0:?}")]
     BadUrl(String),
     /// The request could not be made or its answer read.
+    #[cfg(not(target_family = "wasm"))]
     #[error("http: {0}")]
     Http(#[from] reqwest::Error),
     /// The relay answered with an error.
@@ -24,6 +27,7 @@ pub enum RelayError {
         message: String,
     },
     /// The WebSocket failed.
+    #[cfg(not(target_family = "wasm"))]
     #[error("websocket: {0}")]
     WebSocket(#[from] Box<tokio_tungstenite::tungstenite::Error>),
     /// The relay broke the protocol.
@@ -55,6 +59,7 @@ pub struct Me {
     pub relay_peer_id: Option<String>,
 }
 
+#[cfg(not(target_family = "wasm"))]
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
     error: ErrorDetail,
@@ -62,6 +67,7 @@ struct ErrorBody {
     received: Option<u64>,
 }
 
+#[cfg(not(target_family = "wasm"))]
 #[derive(Debug, Deserialize)]
 struct ErrorDetail {
     #[serde(default)]
@@ -70,12 +76,14 @@ struct ErrorDetail {
     message: String,
 }
 
+#[cfg(not(target_family = "wasm"))]
 #[derive(Debug, Deserialize)]
 struct PutBody {
     received: u64,
     complete: bool,
 }
 
+#[cfg(not(target_family = "wasm"))]
 /// How a blob `PUT` ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Upload {
@@ -85,6 +93,7 @@ pub enum Upload {
     Resume(u64),
 }
 
+#[cfg(not(target_family = "wasm"))]
 /// An HTTP client for one relay and one device token.
 #[derive(Clone, Debug)]
 pub struct Client {
@@ -93,6 +102,7 @@ pub struct Client {
     token: String,
 }
 
+#[cfg(not(target_family = "wasm"))]
 impl Client {
     /// A client for the relay at `base` (`http://host:port`).
     ///
@@ -210,6 +220,7 @@ impl Client {
     }
 }
 
+#[cfg(not(target_family = "wasm"))]
 async fn error_of(resp: reqwest::Response) -> (RelayError, Option<u64>) {
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();

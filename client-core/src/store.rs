@@ -48,7 +48,10 @@ impl From<rusqlite::Error> for StoreError {
 }
 
 /// The migrations, in order; migration `i` takes `user_version` from `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("store/sql/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("store/sql/0001_init.sql"),
+    include_str!("store/sql/0002_sync_log.sql"),
+];
 
 /// The open store.
 #[derive(Debug)]
@@ -65,6 +68,19 @@ impl Store {
         Self::setup(Connection::open(path)?)
     }
 
+    /// Opens (creating if needed) and migrates the store `name` through the
+    /// SQLite VFS `vfs` (in the browser: the origin private file system's
+    /// sync-access-handle pool, registered by the field app before this).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_vfs(name: &str, vfs: &str) -> Result<Self, StoreError> {
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE
+            | rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        Self::setup(Connection::open_with_flags_and_vfs(name, flags, vfs)?)
+    }
+
     /// A store in memory (tests).
     ///
     /// # Errors
@@ -76,6 +92,8 @@ impl Store {
     fn setup(conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         // journal_mode answers with a row, so it is read rather than updated.
+        // A VFS without shared memory (the browser's) keeps its rollback
+        // journal; every commit is still synced before it returns.
         let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -96,7 +114,8 @@ impl Store {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
             let tx = self.conn.transaction()?;
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i + 1)?;
+            let version = i64::try_from(i + 1).map_err(|_| StoreError::Bad("migration".into()))?;
+            tx.pragma_update(None, "user_version", version)?;
             tx.commit()?;
         }
         Ok(())
@@ -894,6 +913,11 @@ pub(crate) fn blob_progress(
     )?;
     Ok(())
 }
+
+mod sync_log;
+
+pub use sync_log::SyncLogRow;
+pub(crate) use sync_log::{sync_log, sync_log_add};
 
 #[cfg(test)]
 mod tests;

@@ -1,16 +1,16 @@
-//! The thin IO shell around the [`Session`]: a tokio-tungstenite WebSocket to
-//! the relay's `/sync`, reconnection with exponential backoff and full jitter,
-//! and the resumable photo upload. Store and Automerge work run on the
+//! The thin IO shell around the [`Session`] (native): a tokio-tungstenite
+//! WebSocket to the relay's `/sync`, reconnection with [`Backoff`], and the
+//! resumable photo upload. Store and Automerge work run on the
 //! blocking pool (`spawn_blocking`), never on the async threads.
 
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use rand::Rng;
 use schema::wire::{self, Limits, Message};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, http::HeaderValue};
 
+use crate::backoff::Backoff;
 use crate::device::{Device, DeviceError, Session, SyncSummary};
 use crate::engine::Input;
 use crate::relay::{Client, RelayError, Upload};
@@ -38,54 +38,6 @@ impl Default for SyncConfig {
             settle: Duration::from_millis(400),
             stall: Duration::from_secs(20),
         }
-    }
-}
-
-/// Exponential backoff with full jitter: attempt `n` waits a random time in
-/// `[0, min(max, base × 2^n)]`, so many phones reconnecting after a relay
-/// restart spread out instead of arriving together.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Backoff {
-    /// The first ceiling.
-    pub base: Duration,
-    /// The largest ceiling.
-    pub max: Duration,
-    attempt: u32,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self::new(Duration::from_millis(250), Duration::from_secs(30))
-    }
-}
-
-impl Backoff {
-    /// A backoff from `base` up to `max`.
-    pub fn new(base: Duration, max: Duration) -> Self {
-        Self {
-            base,
-            max,
-            attempt: 0,
-        }
-    }
-
-    /// The ceiling of the next wait.
-    pub fn ceiling(&self) -> Duration {
-        let factor = 1u32.checked_shl(self.attempt.min(20)).unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.max)
-    }
-
-    /// The next wait, drawn from `rng`.
-    pub fn next_delay(&mut self, rng: &mut impl Rng) -> Duration {
-        let ceiling = self.ceiling();
-        self.attempt = self.attempt.saturating_add(1);
-        let nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
-        Duration::from_nanos(rng.random_range(0..=nanos))
-    }
-
-    /// After a good connection: start again from `base`.
-    pub fn reset(&mut self) {
-        self.attempt = 0;
     }
 }
 
@@ -193,6 +145,23 @@ impl Device {
         config: &SyncConfig,
         progress: &mut (dyn FnMut(&SyncSummary, usize) + Send),
     ) -> Result<SyncSummary, DeviceError> {
+        let started = self.now();
+        let result = self.sync_inner(config, progress).await;
+        let logged = match &result {
+            Ok(s) => self.log_sync(started, Ok(s)),
+            Err(e) => self.log_sync(started, Err(&e.to_string())),
+        };
+        if let Err(e) = logged {
+            tracing::warn!(error = %e, "the sync log could not be written");
+        }
+        result
+    }
+
+    async fn sync_inner(
+        &self,
+        config: &SyncConfig,
+        progress: &mut (dyn FnMut(&SyncSummary, usize) + Send),
+    ) -> Result<SyncSummary, DeviceError> {
         let identity = self.identity()?;
         let client = Client::new(&identity.relay, &identity.token)?;
         let (photos, mut problems) = self.upload_photos(&client).await;
@@ -228,10 +197,7 @@ impl Device {
     async fn upload_photos(&self, client: &Client) -> (u64, Vec<String>) {
         let mut done = 0;
         let mut problems = Vec::new();
-        let todo = match self
-            .lock()
-            .and_then(|s| Ok(store::blobs_to_upload(s.conn())?))
-        {
+        let todo = match self.photos_to_upload() {
             Ok(t) => t,
             Err(e) => return (0, vec![format!("photos: {e}")]),
         };
@@ -250,7 +216,7 @@ impl Device {
         client: &Client,
         blob: &store::BlobRow,
     ) -> Result<bool, DeviceError> {
-        let bytes = store::blob_bytes(self.lock()?.conn(), &blob.sha256)?.unwrap_or_default();
+        let bytes = self.photo_bytes(&blob.sha256)?.unwrap_or_default();
         let mut offset = client.blob_received(&blob.sha256).await?.unwrap_or(0);
         for _ in 0..3 {
             if offset >= blob.size {
@@ -272,44 +238,5 @@ impl Device {
             }
         }
         Ok(false)
-    }
-
-    fn record_upload(&self, sha: &str, n: u64, complete: bool) -> Result<(), DeviceError> {
-        self.lock()?
-            .write(|tx| store::blob_progress(tx, sha, n, complete))?;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::SeedableRng;
-
-    #[test]
-    fn backoff_grows_to_its_cap_with_jitter_below_the_ceiling() {
-        let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
-        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut ceilings = Vec::new();
-        for _ in 0..8 {
-            let c = b.ceiling();
-            let d = b.next_delay(&mut rng);
-            assert!(d <= c, "{d:?} > {c:?}");
-            ceilings.push(c.as_millis());
-        }
-        assert_eq!(ceilings, [100, 200, 400, 800, 1600, 2000, 2000, 2000]);
-        b.reset();
-        assert_eq!(b.ceiling(), Duration::from_millis(100));
-    }
-
-    #[test]
-    fn jitter_spreads_the_waits() {
-        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        let waits: std::collections::BTreeSet<_> = (0..20)
-            .map(|_| {
-                Backoff::new(Duration::from_secs(1), Duration::from_secs(1)).next_delay(&mut rng)
-            })
-            .collect();
-        assert!(waits.len() > 15, "{waits:?}");
     }
 }

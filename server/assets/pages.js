@@ -584,6 +584,32 @@ export async function devices(main) {
               try { await api(`/api/v1/devices/${encodeURIComponent(d.device_id)}/revoke`, { method: 'POST' }); devices(main); } catch (e) { flash(e.message); }
             },
           },
-        }, 'Revoke') : null))), { empty: 'No devices.' }));
+        }, 'Revoke') : null))), { empty: 'No devices.' }),
+    enrolForm());
+}
+
+/** Enrol a phone with the field app: a one-time code (10 minutes) as a QR code and as text. */
+function enrolForm() {
+  const user = h('input#enrol-user', { required: true, placeholder: 'eng1', autocomplete: 'off' });
+  const out = h('div#enrolment');
+  const form = h('form.card', {
+    on: {
+      submit: async (e) => {
+        e.preventDefault();
+        try {
+          const r = await api('/api/v1/enrolments', { method: 'POST', body: { username: user.value.trim(), origin: location.origin } });
+          const img = h('img.qr', { alt: 'QR code 二维码', src: 'data:image/svg+xml;charset=utf-8,' + encodeURIComponent(r.qr_svg) });
+          clear(out,
+            h('p', `Scan with ${r.username}'s phone camera, or type the code in the field app (${location.origin}/app/). 用手机扫码，或在外勤应用中输入登记码。`),
+            img,
+            h('p.mono.big', { dataset: { link: r.link } }, h('strong#enrol-code', r.code)),
+            h('p.small.muted', `One use, until ${fmtTime(r.expires_at)}. 一次有效，过期作废。`));
+        } catch (err) { flash(err.message); }
+      },
+    },
+  }, h('h2', 'Enrol a phone 登记手机'),
+  h('label', { for: 'enrol-user' }, 'User 用户'), user,
+  h('button', { type: 'submit' }, 'Make an enrolment code 生成登记码'), out);
+  return form;
 }
 

@@ -44,6 +44,10 @@ struct Tuning {
     /// MiB of photos one device may upload per UTC day.
     #[arg(long)]
     blob_quota_mib: Option<u64>,
+    /// The built field app to serve at /app/ (client-core/web/build.sh's
+    /// output; by default this checkout's target/field-app).
+    #[arg(long, env = "PROPSYNC_APP_DIR")]
+    app_dir: Option<PathBuf>,
 }
 
 impl Tuning {
@@ -68,6 +72,9 @@ impl Tuning {
         c.secure_cookies = self.secure_cookies;
         if let Some(mib) = self.blob_quota_mib {
             c.blob_quota_per_day = mib.saturating_mul(1024 * 1024);
+        }
+        if let Some(dir) = &self.app_dir {
+            c.app_dir.clone_from(dir);
         }
         c
     }

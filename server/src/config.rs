@@ -85,6 +85,9 @@ pub struct Config {
     /// The clock every relay decision reads: verdict and receipt times, due
     /// times, serial years, token lifetimes, report defaults.
     pub clock: TimeSource,
+    /// The built field app served at `/app/` (`client-core/web/build.sh`
+    /// writes it to the workspace's `target/field-app`, the default).
+    pub app_dir: PathBuf,
 }
 
 /// Rate limits per client address and per user name, and the login lock-out.
@@ -171,6 +174,7 @@ impl Config {
             blob_sweep_every: std::time::Duration::from_secs(3_600),
             secure_cookies: false,
             clock: TimeSource::system(),
+            app_dir: default_app_dir(),
         }
     }
 
@@ -183,4 +187,9 @@ impl Config {
     pub fn blob_dir(&self) -> PathBuf {
         self.data_dir.join("blobs")
     }
+}
+
+/// Where `client-core/web/build.sh` puts the field app in this checkout.
+pub fn default_app_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/field-app"))
 }

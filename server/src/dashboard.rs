@@ -23,6 +23,8 @@
 mod openapi;
 mod print;
 
+pub(crate) use print::qr_svg;
+
 use std::convert::Infallible;
 
 use axum::extract::{Path, State};

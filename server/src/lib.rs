@@ -11,12 +11,14 @@
 
 pub mod admin;
 mod api;
+mod app_shell;
 pub mod auth;
 mod blobs;
 pub mod cli;
 pub mod config;
 mod dashboard;
 pub mod demo;
+mod enrol;
 pub mod error;
 mod hub;
 mod limits;
@@ -54,6 +56,8 @@ pub fn app(relay: Relay) -> Router {
         .merge(blobs::router(max_blob))
         .merge(ws::router())
         .merge(dashboard::router())
+        .merge(enrol::router())
+        .merge(app_shell::router())
         .layer(axum::middleware::from_fn_with_state(
             relay.clone(),
             limits::per_address,

@@ -24,6 +24,8 @@ pub struct Relay {
     pub(crate) config: Arc<Config>,
     pub(crate) edge: Arc<Edge>,
     pub(crate) seclog: SecurityLog,
+    /// Slows down guessing of the field app's enrolment codes.
+    pub(crate) enrol_limiter: Arc<crate::enrol::Limiter>,
 }
 
 /// A dashboard session, as login opens it.
@@ -93,6 +95,7 @@ pub async fn open(config: Config) -> Result<Relay, StoreError> {
         db,
         keys,
         config: Arc::new(config),
+        enrol_limiter: Arc::default(),
     })
 }
 

@@ -1,8 +1,12 @@
 //! `GET /sync`: the automerge-repo WebSocket endpoint.
 //!
-//! The token is checked before the upgrade (bearer header or `?token=`, the
-//! one place a token may travel in a URL: automerge-repo's JavaScript adapter
-//! cannot set headers) and must be a device token; the connection is bound to the token's user and device whatever peer id the
+//! The token is checked before the upgrade and must be a device token: a
+//! bearer header, `?token=` (the one place a token may travel in a URL:
+//! automerge-repo's JavaScript adapter cannot set headers), or, for the field
+//! app in the browser, which can set no header and should put no long-lived
+//! token in a URL, the WebSocket subprotocols `propsync.v1` +
+//! `propsync.token.<token>`; the connection is bound to the token's user and
+//! device whatever peer id the
 //! client announces. Frames are binary CBOR messages ([`schema::wire`]);
 //! anything else, a flood, or a malformed frame gets an `error` message, a log
 //! row, and the connection closed. Every connection is one `sync_sessions` row.
@@ -50,6 +54,24 @@ pub(crate) fn token_of(headers: &HeaderMap, query: Option<&str>) -> Option<Strin
         .or_else(|| query.map(str::to_owned))
 }
 
+/// The subprotocol the relay selects for clients that offer it (the field app).
+pub(crate) const APP_PROTOCOL: &str = "propsync.v1";
+
+/// The prefix of the subprotocol that carries the device token.
+const TOKEN_PROTOCOL: &str = "propsync.token.";
+
+/// The token offered as a `propsync.token.<token>` subprotocol, if any.
+pub(crate) fn protocol_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find_map(|p| p.trim().strip_prefix(TOKEN_PROTOCOL))
+        .filter(|t| !t.is_empty())
+        .map(str::to_owned)
+}
+
 /// The peer's address, when the server was started with connect info.
 pub(crate) struct RemoteAddr(pub(crate) Option<String>);
 
@@ -77,7 +99,9 @@ async fn upgrade(
     ClientIp(ip): ClientIp,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    let token = token_of(&headers, q.token.as_deref()).ok_or(AuthError::Missing)?;
+    let token = protocol_token(&headers)
+        .or_else(|| token_of(&headers, q.token.as_deref()))
+        .ok_or(AuthError::Missing)?;
     let checked = relay.authenticate(&token).await.and_then(|(p, c)| {
         if c.kind == crate::auth::DEVICE {
             Ok(p)
@@ -105,6 +129,7 @@ async fn upgrade(
     };
     let max = relay.config.max_frame_bytes;
     Ok(ws
+        .protocols([APP_PROTOCOL])
         .max_message_size(max)
         .max_frame_size(max)
         .read_buffer_size(4 * 1024)
@@ -383,3 +408,6 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
         let _ = hub.store.end_session(id, peer_id, counters, at, end).await;
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -15,7 +15,8 @@ use crate::engine::{Effect, Engine, EngineConfig, Input, LocalDoc, Stats};
 use crate::store::{self, Listing, Store, StoreError};
 
 /// What one `sync` did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct SyncSummary {
     /// Documents the device holds after the sync.
     pub documents: u64,

@@ -51,7 +51,7 @@ fn migrations_run_once_and_a_newer_store_is_refused() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("device.db");
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.version().unwrap(), 1);
+    assert_eq!(store.version().unwrap(), 2);
     let mode: String = store
         .conn()
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
@@ -64,7 +64,7 @@ fn migrations_run_once_and_a_newer_store_is_refused() {
     assert_eq!(sync, 2, "synchronous=FULL");
     drop(store);
     let store = Store::open(&path).unwrap();
-    assert_eq!(store.version().unwrap(), 1);
+    assert_eq!(store.version().unwrap(), 2);
     store
         .conn()
         .pragma_update(None, "user_version", 99)
@@ -74,7 +74,7 @@ fn migrations_run_once_and_a_newer_store_is_refused() {
         Store::open(&path),
         Err(StoreError::TooNew {
             found: 99,
-            known: 1
+            known: 2
         })
     ));
     std::fs::remove_dir_all(&dir).unwrap();
@@ -233,4 +233,37 @@ fn blobs_are_kept_by_hash_with_their_upload_progress() {
     store.write(|tx| blob_progress(tx, &sha, 5, true)).unwrap();
     assert!(blobs_to_upload(store.conn()).unwrap().is_empty());
     assert_eq!(blob_bytes(store.conn(), &sha).unwrap().unwrap(), b"12345");
+}
+
+#[test]
+fn the_sync_log_keeps_what_each_sync_did_newest_first() {
+    let mut store = Store::open_in_memory().unwrap();
+    store
+        .write(|tx| {
+            sync_log_add(
+                tx,
+                "2026-11-27T08:00:00Z",
+                "2026-11-27T08:00:01Z",
+                true,
+                r#"{"verdicts": 3}"#,
+                None,
+            )?;
+            sync_log_add(
+                tx,
+                "2026-11-27T09:00:00Z",
+                "2026-11-27T09:00:30Z",
+                false,
+                "{}",
+                Some("the relay could not be reached"),
+            )
+        })
+        .unwrap();
+    let log = sync_log(store.conn(), 10).unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(!log[0].ok);
+    assert_eq!(
+        log[0].error.as_deref(),
+        Some("the relay could not be reached")
+    );
+    assert_eq!(log[1].summary["verdicts"], 3);
 }

@@ -144,13 +144,15 @@ impl Register {
     }
 }
 
-/// The blobs a ticket references: its attachments and its events' photos.
+/// The blobs a ticket references: its attachments, its events' photos and
+/// the residents' signatures.
 pub fn ticket_blobs(t: &Ticket) -> Vec<String> {
     let mut out: Vec<String> = t
         .attachments
         .iter()
         .map(|a| a.sha256.clone())
         .chain(t.events.iter().flat_map(|e| e.data.photos.iter().cloned()))
+        .chain(t.events.iter().filter_map(|e| e.data.signature.clone()))
         .filter(|s| schema::judge::is_sha256_hex(s))
         .collect();
     out.sort();

@@ -383,6 +383,26 @@ pub(crate) const OPERATIONS: &[Op] = &[
     .ok(200, Content::Json("Revocation"))
     .errors(&[400, 401, 403, 404, 507]),
     op(
+        "/api/v1/enrolments",
+        "post",
+        "devices",
+        "A one-time enrolment code (10 minutes) for a user's phone, as text and as a QR code \
+         of <origin>/app/#enrol=<code> (supervisor, engineering supervisor, manager)",
+    )
+    .body(Content::Json("NewEnrolment"))
+    .ok(201, Content::Json("Enrolment"))
+    .errors(&[400, 401, 403, 404, 409, 413, 507]),
+    op(
+        "/api/v1/enrol",
+        "post",
+        "devices",
+        "The field app exchanges a one-time enrolment code for a new device and its device token",
+    )
+    .body(Content::Json("EnrolExchange"))
+    .ok(200, Content::Json("EnrolledDevice"))
+    .errors(&[400, 401, 413, 429, 507])
+    .public(),
+    op(
         "/api/v1/households",
         "get",
         "households",
@@ -956,6 +976,16 @@ fn schemas() -> Value {
                 "device_id": string, "username": string, "label": string, "created_at": time,
                 "revoked_at": opt_time, "last_seen_at": opt_time,
             }))),
+        })),
+        "NewEnrolment": object(&["username"], json!({
+            "username": string, "label": opt_string, "origin": opt_string,
+        })),
+        "Enrolment": object(&["code", "username", "expires_at", "link", "qr_svg"], json!({
+            "code": string, "username": string, "expires_at": time, "link": string, "qr_svg": string,
+        })),
+        "EnrolExchange": object(&["code"], json!({ "code": string, "label": opt_string })),
+        "EnrolledDevice": object(&["user", "device", "token"], json!({
+            "user": string, "device": string, "token": string,
         })),
         "Revocation": object(&["device", "revoked"], json!({
             "device": string, "revoked": boolean,

@@ -16,6 +16,7 @@ const SOURCES: &[(&str, &str)] = &[
     ("session.rs", include_str!("../session.rs")),
     ("blobs.rs", include_str!("../blobs.rs")),
     ("ws.rs", include_str!("../ws.rs")),
+    ("enrol.rs", include_str!("../enrol.rs")),
     ("dashboard.rs", include_str!("../dashboard.rs")),
     ("reports/http.rs", include_str!("../reports/http.rs")),
 ];

@@ -1,4 +1,4 @@
-//! `propsync-device`: act as an engineer's or patroller's phone from a shell.
+//! The command line itself (native only: it needs tokio and the network).
 //!
 //! Every command but `enroll` and `sync` works with no network. `--json`
 //! prints one JSON document on stdout; otherwise the output is for people.
@@ -137,7 +137,7 @@ enum QuarantineCmd {
     },
 }
 
-fn main() -> ExitCode {
+pub(crate) fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
     match run(cli) {
