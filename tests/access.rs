@@ -111,3 +111,50 @@ async fn an_engineer_transferred_away_flushes_offline_work_but_adds_nothing_afte
     assert_eq!(t["notes"].as_array().map(Vec::len), Some(1));
     Ok(())
 }
+
+/// Inboxes list open work: a cancelled order leaves the inboxes of its
+/// assignee and its creator, and stays readable on demand by those entitled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_ticket_leaves_every_inbox_and_stays_readable_on_demand() -> Result<()> {
+    let s = FetchedRepair::on(TestRelay::start().await?, "Gate buzzer", "B1 gate").await?;
+    let inbox_lists = |who: &'static str| {
+        let relay = &s.relay;
+        let id = s.doc_id;
+        async move {
+            let api = relay.api(who).await?;
+            let (_, me) = api.get("/api/v1/me").await?;
+            let inbox: DocId = me["inbox"]
+                .as_str()
+                .context("inbox")?
+                .trim_start_matches("automerge:")
+                .parse()?;
+            let mut peer = RawPeer::connect(&relay.url, &relay.creds[who].device_token).await?;
+            let mut doc = Automerge::new();
+            peer.sync_until(inbox, &mut doc, &mut State::new(), true, WAIT, |d| {
+                doc::read_inbox(d).is_ok()
+            })
+            .await?;
+            anyhow::Ok(doc::read_inbox(&doc)?.docs.contains_key(&id.url()))
+        }
+    };
+    assert!(inbox_lists("eng1").await?, "the assignee's inbox lists it");
+    assert!(
+        inbox_lists("frontdesk").await?,
+        "its creator's inbox lists it"
+    );
+    let desk = s.relay.api("frontdesk").await?;
+    let outcome = desk
+        .act(&s.id, "cancel", json!({"reason": "the resident fixed it"}))
+        .await?;
+    ensure!(outcome == "accepted", "{outcome}");
+    harness::eventually("the inboxes drop it", WAIT, || async {
+        let eng1 = inbox_lists("eng1").await.ok()?;
+        let desk = inbox_lists("frontdesk").await.ok()?;
+        (!eng1 && !desk).then_some(())
+    })
+    .await?;
+    // Still readable on demand by the engineer who worked on it.
+    let mut peer = RawPeer::connect(&s.relay.url, &s.relay.creds["eng1"].device_token).await?;
+    assert!(fetch(&mut peer, s.doc_id).await?, "eng1 fetches it by id");
+    Ok(())
+}

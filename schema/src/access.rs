@@ -44,6 +44,9 @@ pub struct TicketMeta {
     pub assignee: Option<UserId>,
     /// Everyone ever assigned.
     pub engineers: Vec<UserId>,
+    /// Not closed, voided, cancelled, withdrawn or merged: someone must
+    /// still act on it or follow it.
+    pub open: bool,
 }
 
 impl TicketMeta {
@@ -56,6 +59,7 @@ impl TicketMeta {
             created_by: t.header.reported.by.clone(),
             assignee: p.assignee.clone(),
             engineers: p.engineers().into_iter().cloned().collect(),
+            open: !p.status.is_terminal(),
         }
     }
 }
@@ -99,9 +103,15 @@ pub fn may_create(p: &Principal) -> bool {
     !matches!(p.role, Role::Cashier | Role::System)
 }
 
-/// Whose inbox lists a ticket: its current assignee and its creator by name,
-/// and the staff of the department a matter is routed to.
+/// Whose inbox lists a ticket: while it is open, its current assignee and
+/// its creator by name, and the staff of the department a matter is routed
+/// to; once it is closed, nobody's (inboxes list open work, so they stay
+/// bounded as history grows; a closed ticket stays readable on demand by
+/// those [`may_sync`] allows).
 pub fn inbox_audience(t: &TicketMeta) -> (Vec<UserId>, Option<Department>) {
+    if !t.open {
+        return (Vec::new(), None);
+    }
     let mut users: Vec<UserId> = t.assignee.iter().cloned().collect();
     if !users.contains(&t.created_by) {
         users.push(t.created_by.clone());

@@ -904,6 +904,10 @@ impl TicketRow {
                 .parse()
                 .unwrap_or_else(|_| UserId::new("unknown").expect("a valid user id")),
             assignee: self.assignee.as_deref().and_then(|a| a.parse().ok()),
+            open: !self
+                .status
+                .parse::<schema::Status>()
+                .is_ok_and(schema::Status::is_terminal),
             engineers: projection
                 .map(|p| p.engineers().into_iter().cloned().collect())
                 .unwrap_or_default(),
