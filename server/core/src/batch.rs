@@ -67,8 +67,9 @@ pub struct Incoming {
 /// milliseconds, and no ticket predates the product.
 const SECONDS_BEFORE: i64 = 1_000_000_000_000;
 
-/// A change's authored time, read in milliseconds or seconds (see
-/// [`SECONDS_BEFORE`]); 0 (no time) stays the epoch.
+/// A change's authored time, read in milliseconds or seconds (a time
+/// before 2001-09-09 in milliseconds is taken as seconds); 0 (no time)
+/// stays the epoch.
 pub fn authored_at(timestamp: i64) -> DateTime<Utc> {
     let ms = if timestamp.abs() < SECONDS_BEFORE {
         timestamp.saturating_mul(1000)
