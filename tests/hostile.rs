@@ -6,7 +6,7 @@ use std::num::NonZeroU64;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use automerge::sync::{ChunkList, Message as SyncMessage, MessageVersion, State};
+use automerge::sync::{ChunkList, Message as SyncMessage, MessageVersion, State, SyncDoc};
 use automerge::transaction::Transactable;
 use automerge::{ActorId, Automerge, Change, ROOT, ReadDoc};
 use harness::server::schema::doc::{self, read_ticket};
@@ -386,6 +386,44 @@ async fn unknown_message_types_get_an_error_and_the_connection_goes_on() -> Resu
     );
     let t = s.relay.api("frontdesk").await?.ticket(&s.id).await?;
     assert_eq!(t["status"], "ACCEPTED");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_sync_messages_that_make_no_progress_is_cut_off() -> Result<()> {
+    // The rate limit gives back messages that make progress (a device
+    // catching up); asking for the same document afresh again and again,
+    // each answered with the whole document, does not: after the peer's
+    // credit on the document, every message costs.
+    let mut s = setup().await?;
+    let data = Automerge::new()
+        .generate_sync_message(&mut State::new())
+        .context("a first sync message")?
+        .encode();
+    let msg = Message::Request {
+        sender_id: s.peer.peer_id.clone(),
+        target_id: s.peer.relay_id.clone(),
+        document_id: s.doc_id.into(),
+        data,
+    };
+    let frame = harness::server::schema::wire::encode(&msg);
+    for _ in 0..3_000 {
+        if s.peer.send_raw(frame.clone()).await.is_err() {
+            break;
+        }
+    }
+    assert!(
+        s.peer.closed_within(WAIT).await,
+        "the flooding connection is closed"
+    );
+    assert!(
+        s.peer
+            .errors()
+            .iter()
+            .any(|e| e.contains("too many messages")),
+        "{:?}",
+        s.peer.errors()
+    );
     Ok(())
 }
 

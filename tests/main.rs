@@ -3,6 +3,7 @@
 mod access;
 mod app;
 mod browser;
+mod catch_up;
 mod clock_skew;
 mod crash;
 mod device;
@@ -13,6 +14,7 @@ mod golden_week;
 mod hostile;
 mod interop;
 mod lifecycle;
+mod metrics;
 mod powercut;
 mod proxy;
 mod relay;

@@ -15,14 +15,22 @@
 //!   local changes the relay does not have go to the quarantine) and fetched
 //!   again with a `request` on a fresh sync state;
 //! - sync states keep only their shared heads across connections, so a
-//!   reconnect exchanges only what changed.
+//!   reconnect exchanges only what changed;
+//! - on reconnecting, the documents it holds unchanged are not synced one by
+//!   one: it sends the digests of their heads in one message (on its inbox
+//!   document) and the relay names those that changed;
+//! - documents are opened a window at a time ([`WINDOW`]), so a device that
+//!   holds thousands completes its first sync at the relay's pace instead of
+//!   asking for all of them at once.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use automerge::sync::{self, SyncDoc};
 use automerge::{ActorId, Automerge, Change, ChangeHash, ReadDoc};
 use schema::inbox::{Access, Inbox, InboxEntry};
-use schema::wire::{DocumentId, Message, PROTOCOL_V1, PeerId, PeerMetadata};
+use schema::wire::{
+    self, DocumentId, HeadsDigests, Message, PROTOCOL_V1, PeerId, PeerMetadata, Stale,
+};
 use schema::{DocId, DocUrl};
 
 use crate::store::Listing;
@@ -165,6 +173,11 @@ pub struct Stats {
     pub purged: u64,
 }
 
+/// How many documents are opened at once (a `request` or first `sync` sent,
+/// no answer yet): the rest wait their turn, so a first sync of thousands
+/// goes at the relay's pace.
+pub const WINDOW: usize = 32;
+
 #[derive(Debug)]
 struct DocSync {
     doc: Automerge,
@@ -177,6 +190,9 @@ struct DocSync {
     unavailable: bool,
     /// Quarantined at a reset: released if the refetched document has them.
     quarantined: BTreeSet<ChangeHash>,
+    /// The relay confirmed (by heads digest) that it has exactly this copy:
+    /// nothing to exchange in this connection.
+    confirmed: bool,
 }
 
 impl DocSync {
@@ -194,11 +210,12 @@ impl DocSync {
             heard: false,
             unavailable: false,
             quarantined: BTreeSet::new(),
+            confirmed: false,
         }
     }
 
     fn in_sync(&self) -> bool {
-        if self.unavailable {
+        if self.unavailable || self.confirmed {
             return true;
         }
         let mut ours = self.doc.get_heads();
@@ -219,6 +236,12 @@ pub struct Engine {
     relay: Option<PeerId>,
     docs: BTreeMap<DocId, DocSync>,
     stats: Stats,
+    /// Documents waiting for a place in the window.
+    queue: VecDeque<DocId>,
+    /// Documents opened and not answered yet (at most [`WINDOW`]).
+    in_flight: BTreeSet<DocId>,
+    /// The documents whose digests were sent, until the relay answers.
+    digests_sent: Option<BTreeSet<DocId>>,
 }
 
 /// The CBOR body of a `change-rejected` ephemeral message.
@@ -261,6 +284,9 @@ impl Engine {
             relay: None,
             docs: map,
             stats: Stats::default(),
+            queue: VecDeque::new(),
+            in_flight: BTreeSet::new(),
+            digests_sent: None,
         }
     }
 
@@ -288,6 +314,8 @@ impl Engine {
     /// no purge waits: a `sync_once` may stop here.
     pub fn is_idle(&self) -> bool {
         self.relay.is_some()
+            && self.digests_sent.is_none()
+            && self.queue.is_empty()
             && self
                 .docs
                 .values()
@@ -318,6 +346,7 @@ impl Engine {
             return out;
         }
         entry.unacked.insert(hash);
+        entry.confirmed = false;
         self.send_sync(id, false, &mut out);
         out
     }
@@ -336,11 +365,15 @@ impl Engine {
             })),
             Input::Disconnected => {
                 self.relay = None;
+                self.queue.clear();
+                self.in_flight.clear();
+                self.digests_sent = None;
                 for d in self.docs.values_mut() {
                     // Keep only the shared heads, as a reconnect would load them.
                     d.state = sync::State::decode(&d.state.encode()).unwrap_or_default();
                     d.heard = false;
                     d.unavailable = false;
+                    d.confirmed = false;
                 }
             }
             Input::Received(msg) => self.receive(msg, &mut out),
@@ -352,10 +385,7 @@ impl Engine {
         match msg {
             Message::Peer { sender_id, .. } => {
                 self.relay = Some(sender_id);
-                let ids: Vec<DocId> = self.docs.keys().copied().collect();
-                for id in ids {
-                    self.start(id, out);
-                }
+                self.connected(out);
             }
             Message::Sync {
                 document_id, data, ..
@@ -378,11 +408,93 @@ impl Engine {
         }
     }
 
-    /// Opens the exchange for one document: `request` without a local copy, `sync` with one.
+    /// Connected: the inbox at once; documents with local changes or no
+    /// copy yet in the window; the others' digests in one question.
+    fn connected(&mut self, out: &mut Vec<Effect>) {
+        let inbox = self.config.inbox;
+        let mut digests = Vec::new();
+        let ids: Vec<DocId> = self.docs.keys().copied().collect();
+        for id in ids {
+            let Some(d) = self.docs.get(&id) else {
+                continue;
+            };
+            let heads = d.doc.get_heads();
+            let must = heads.is_empty() || !d.unacked.is_empty() || d.listing == Listing::Local;
+            if Some(id) == inbox {
+                self.send_sync(id, heads.is_empty(), out);
+            } else if must || inbox.is_none() {
+                self.start(id, out);
+            } else {
+                digests.push((id, wire::heads_digest(&heads)));
+            }
+        }
+        if let (Some(inbox), false) = (inbox, digests.is_empty()) {
+            let Some(relay) = self.relay.clone() else {
+                return;
+            };
+            self.digests_sent = Some(digests.iter().map(|(id, _)| *id).collect());
+            out.push(Effect::Send(Message::Ephemeral {
+                sender_id: self.config.peer_id.clone(),
+                target_id: relay,
+                count: 1,
+                session_id: "device".into(),
+                document_id: DocumentId::from(inbox),
+                data: HeadsDigests { docs: digests }.encode(),
+            }));
+        }
+    }
+
+    /// The relay named documents that changed: those are synced. In answer
+    /// to the digests, the others asked about are confirmed as they are; a
+    /// notice later in the connection (a confirmed document changed on the
+    /// relay) names only the one to sync again.
+    fn stale(&mut self, stale: Stale, out: &mut Vec<Effect>) {
+        let named: BTreeSet<DocId> = stale.docs.into_iter().collect();
+        if let Some(asked) = self.digests_sent.take() {
+            for id in asked.difference(&named) {
+                if let Some(d) = self.docs.get_mut(id) {
+                    d.confirmed = true;
+                }
+            }
+        }
+        for id in named {
+            let Some(d) = self.docs.get_mut(&id) else {
+                continue;
+            };
+            d.confirmed = false;
+            self.start(id, out);
+        }
+    }
+
+    /// Opens the exchange for one document (`request` without a local copy,
+    /// `sync` with one) when the window has room; it waits its turn otherwise.
     fn start(&mut self, id: DocId, out: &mut Vec<Effect>) {
-        let Some(d) = self.docs.get(&id) else { return };
-        let request = d.doc.get_heads().is_empty();
-        self.send_sync(id, request, out);
+        if !self.in_flight.contains(&id) && !self.queue.contains(&id) {
+            self.queue.push_back(id);
+        }
+        self.pump(out);
+    }
+
+    /// Opens waiting documents while the window has room.
+    fn pump(&mut self, out: &mut Vec<Effect>) {
+        while self.in_flight.len() < WINDOW {
+            let Some(id) = self.queue.pop_front() else {
+                return;
+            };
+            let Some(d) = self.docs.get(&id) else {
+                continue;
+            };
+            let request = d.doc.get_heads().is_empty();
+            self.in_flight.insert(id);
+            self.send_sync(id, request, out);
+        }
+    }
+
+    /// A document was answered: its place in the window goes to the next.
+    fn answered(&mut self, id: DocId, out: &mut Vec<Effect>) {
+        if self.in_flight.remove(&id) {
+            self.pump(out);
+        }
     }
 
     fn send_sync(&mut self, id: DocId, request: bool, out: &mut Vec<Effect>) {
@@ -499,8 +611,43 @@ impl Engine {
         self.send_sync(id, false, out);
         if Some(id) == self.config.inbox && after != before {
             self.follow_inbox(out);
+        } else if self
+            .docs
+            .get(&id)
+            .is_some_and(|d| d.listing == Listing::Local)
+        {
+            let listed = self.listed();
+            self.settle_local(id, listed.as_ref(), out);
         }
         self.maybe_purge(id, out);
+        self.answered(id, out);
+    }
+
+    /// The documents the inbox lists, if it reads.
+    fn listed(&self) -> Option<BTreeSet<DocId>> {
+        let inbox = self.docs.get(&self.config.inbox?)?;
+        let inbox = schema::doc::read_inbox(&inbox.doc).ok()?;
+        Some(inbox.docs.keys().map(DocUrl::id).collect())
+    }
+
+    /// A ticket made on this device that the relay has whole and closed, and
+    /// that the inbox does not list, leaves the device as a delisted one
+    /// does: an inbox lists open work, and a ticket recorded already done
+    /// (an on-site report completed at once) is never listed.
+    fn settle_local(&mut self, id: DocId, listed: Option<&BTreeSet<DocId>>, out: &mut Vec<Effect>) {
+        let Some(listed) = listed else { return };
+        let Some(d) = self.docs.get_mut(&id) else {
+            return;
+        };
+        if d.listing != Listing::Local
+            || !d.unacked.is_empty()
+            || listed.contains(&id)
+            || !closed_ticket(&d.doc)
+        {
+            return;
+        }
+        d.listing = Listing::Delisted;
+        out.push(Effect::Delisted { doc: id });
     }
 
     fn follow_inbox(&mut self, out: &mut Vec<Effect>) {
@@ -558,6 +705,16 @@ impl Engine {
             out.push(Effect::Delisted { doc: id });
             self.maybe_purge(id, out);
         }
+        let local: Vec<DocId> = self
+            .docs
+            .iter()
+            .filter(|(_, d)| d.listing == Listing::Local)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in local {
+            self.settle_local(id, Some(&listed), out);
+            self.maybe_purge(id, out);
+        }
     }
 
     /// Purges a delisted document once the relay has every local change in
@@ -582,6 +739,7 @@ impl Engine {
     }
 
     fn unavailable(&mut self, id: DocId, out: &mut Vec<Effect>) {
+        self.answered(id, out);
         let Some(d) = self.docs.get_mut(&id) else {
             return;
         };
@@ -597,6 +755,14 @@ impl Engine {
     }
 
     fn ephemeral(&mut self, id: DocId, data: &[u8], out: &mut Vec<Effect>) {
+        let limits = wire::Limits {
+            max_frame_bytes: usize::MAX,
+            ..wire::Limits::default()
+        };
+        if let Some(stale) = Stale::decode(data, &limits) {
+            self.stale(stale, out);
+            return;
+        }
         let Ok(notice) = ciborium::from_reader::<ChangeRejected, _>(data) else {
             return;
         };
@@ -633,6 +799,18 @@ fn own_unshared(doc: &Automerge, state: &sync::State, actor: &ActorId) -> Vec<Ch
 }
 
 /// Whether the inbox lets the user append to a document.
+/// Whether `doc` is a ticket whose official status is final.
+fn closed_ticket(doc: &Automerge) -> bool {
+    matches!(
+        schema::doc::doc_kind(doc),
+        Some(schema::inbox::DocKind::Ticket)
+    ) && schema::doc::read_ticket(doc, None).is_ok_and(|t| {
+        schema::Projection::official(&t, &schema::Policy::default())
+            .status
+            .is_terminal()
+    })
+}
+
 pub(crate) fn is_read_only(entry: &InboxEntry) -> bool {
     entry.access == Access::ReadOnly
 }

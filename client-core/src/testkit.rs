@@ -121,6 +121,9 @@ pub(crate) struct TestRelay {
     pub(crate) verdict_log: Vec<(DocId, EventId, u64)>,
     policy: Policy,
     limits: Limits,
+    /// Documents members hold unchanged (confirmed by digest, not synced in
+    /// this connection): a change to one is announced to them.
+    watchers: BTreeMap<DocId, BTreeSet<UserId>>,
 }
 
 impl TestRelay {
@@ -155,6 +158,7 @@ impl TestRelay {
             verdict_log: Vec::new(),
             policy: Policy::default(),
             limits: Limits::default(),
+            watchers: BTreeMap::new(),
         };
         for (conn, p) in (1..).zip(people) {
             let inbox = DocId::random();
@@ -359,6 +363,32 @@ impl TestRelay {
         let effects = doc.fan_out(&self.peer, None);
         self.docs.insert(id, doc);
         self.deliver(effects);
+        self.announce(id, None);
+    }
+
+    /// Tells the members who hold `id` unchanged that it changed (but not
+    /// `author`, whose change it is): as the relay does.
+    fn announce(&mut self, id: DocId, author: Option<&UserId>) {
+        let Some(users) = self.watchers.remove(&id) else {
+            return;
+        };
+        for user in users {
+            if Some(&user) == author {
+                continue;
+            }
+            let m = self.members.get_mut(&user).unwrap();
+            let Some(client) = m.client.clone() else {
+                continue;
+            };
+            m.outbox.push_back(Message::Ephemeral {
+                sender_id: self.peer.clone(),
+                target_id: client,
+                count: 1,
+                session_id: "relay".into(),
+                document_id: id.into(),
+                data: schema::wire::Stale { docs: vec![id] }.encode(),
+            });
+        }
     }
 
     /// Stores a commit as the relay's store does: a serial number if one is
@@ -410,6 +440,9 @@ impl TestRelay {
         for id in gone {
             self.docs.remove(&id);
         }
+        for w in self.watchers.values_mut() {
+            w.remove(user);
+        }
     }
 
     /// Handles a message from the device; returns the replies to it.
@@ -450,8 +483,48 @@ impl TestRelay {
             Message::Sync {
                 document_id, data, ..
             } => self.sync(user, DocId::from(&document_id), &data, false),
+            Message::Ephemeral {
+                document_id, data, ..
+            } => self.digests(user, &document_id, &data),
             _ => {}
         }
+    }
+
+    /// A member's heads digests: answered, as the relay does, with the
+    /// documents whose heads differ or that the relay does not have.
+    fn digests(&mut self, user: &UserId, on: &schema::wire::DocumentId, data: &[u8]) {
+        let limits = schema::wire::Limits::default();
+        let Some(q) = schema::wire::HeadsDigests::decode(data, &limits) else {
+            return;
+        };
+        let docs = q
+            .docs
+            .iter()
+            .copied()
+            .filter(|(id, digest)| {
+                self.docs
+                    .get(id)
+                    .is_none_or(|d| schema::wire::heads_digest(&d.doc().get_heads()) != *digest)
+            })
+            .map(|(id, _)| id)
+            .collect::<Vec<_>>();
+        for (id, _) in &q.docs {
+            if !docs.contains(id) {
+                self.watchers.entry(*id).or_default().insert(user.clone());
+            }
+        }
+        let m = self.members.get_mut(user).unwrap();
+        let Some(client) = m.client.clone() else {
+            return;
+        };
+        m.outbox.push_back(Message::Ephemeral {
+            sender_id: self.peer.clone(),
+            target_id: client,
+            count: 1,
+            session_id: "relay".into(),
+            document_id: on.clone(),
+            data: schema::wire::Stale { docs }.encode(),
+        });
     }
 
     /// A member's sync message for a document, through the relay's core.
@@ -478,6 +551,10 @@ impl TestRelay {
                 .outbox
                 .push_back(messages::unavailable(&self.peer, &client, id));
             return;
+        }
+        if let Some(w) = self.watchers.get_mut(&id) {
+            // Syncing it now: a peer of the document, told of changes by sync.
+            w.remove(user);
         }
         let mut doc = self
             .docs
@@ -509,10 +586,12 @@ impl TestRelay {
                 judged = !commit.verdicts.is_empty();
                 let stored = self.store(commit);
                 doc.committed(&mut step, stored);
+                self.announce(id, Some(user));
             }
             rejection = step.rejection.take();
         }
-        let (effects, gone) = doc.replies(&self.peer, info.conn, rejection);
+        let r = doc.replies(&self.peer, info.conn, rejection);
+        let (effects, gone) = (r.effects, r.gone);
         if !gone {
             self.docs.insert(id, doc);
         }

@@ -1711,5 +1711,120 @@ impl ChangeRejected {
     }
 }
 
+/// A document's heads, digested: the first 16 bytes of SHA-256 over its
+/// sorted heads. Two replicas with the same digest have the same heads.
+pub fn heads_digest(heads: &[automerge::ChangeHash]) -> [u8; 16] {
+    use sha2::{Digest, Sha256};
+    let mut sorted: Vec<&automerge::ChangeHash> = heads.iter().collect();
+    sorted.sort();
+    let mut h = Sha256::new();
+    for head in sorted {
+        h.update(head.0);
+    }
+    let mut out = [0; 16];
+    out.copy_from_slice(&h.finalize()[..16]);
+    out
+}
+
+/// A device's question on reconnecting, so it need not sync every document
+/// it holds to learn which changed: the `data` of an `ephemeral` message
+/// (on its inbox document), CBOR `{type: "propsync-digests", docs: bytes}`
+/// where `docs` is 32 bytes per document: its id, then [`heads_digest`] of
+/// the device's copy.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeadsDigests {
+    /// Each document and the digest of the device's heads.
+    pub docs: Vec<(crate::DocId, [u8; 16])>,
+}
+
+impl HeadsDigests {
+    /// The message's `type`.
+    pub const TYPE: &'static str = "propsync-digests";
+
+    /// Encodes the question.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.docs.len() * 32);
+        for (id, digest) in &self.docs {
+            bytes.extend_from_slice(id.as_bytes());
+            bytes.extend_from_slice(digest);
+        }
+        let mut m = MapWriter::default();
+        m.text("type", Self::TYPE);
+        m.bytes("docs", &bytes);
+        m.finish()
+    }
+
+    /// Decodes a question; `None` if `data` is not one.
+    pub fn decode(data: &[u8], limits: &Limits) -> Option<Self> {
+        let mut reader = Reader::new(data, 0);
+        let entries = read_message_map(&mut reader, limits).ok()?;
+        let f = Fields { entries, limits };
+        if reader.remaining() > 0 || f.text("type").ok()? != Self::TYPE {
+            return None;
+        }
+        let bytes = f.bytes("docs").ok()?;
+        if bytes.len() % 32 != 0 {
+            return None;
+        }
+        let docs = bytes
+            .chunks_exact(32)
+            .map(|c| {
+                let mut id = [0; 16];
+                id.copy_from_slice(&c[..16]);
+                let mut digest = [0; 16];
+                digest.copy_from_slice(&c[16..]);
+                (crate::DocId::from_bytes(id), digest)
+            })
+            .collect();
+        Some(Self { docs })
+    }
+}
+
+/// The relay's answer to [`HeadsDigests`]: the documents whose heads on the
+/// relay differ from the device's (CBOR `{type: "propsync-stale", docs:
+/// bytes}`, 16 bytes per document id). The device syncs those only.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stale {
+    /// The documents to sync.
+    pub docs: Vec<crate::DocId>,
+}
+
+impl Stale {
+    /// The message's `type`.
+    pub const TYPE: &'static str = "propsync-stale";
+
+    /// Encodes the answer.
+    pub fn encode(&self) -> Vec<u8> {
+        let bytes: Vec<u8> = self.docs.iter().flat_map(|d| *d.as_bytes()).collect();
+        let mut m = MapWriter::default();
+        m.text("type", Self::TYPE);
+        m.bytes("docs", &bytes);
+        m.finish()
+    }
+
+    /// Decodes an answer; `None` if `data` is not one.
+    pub fn decode(data: &[u8], limits: &Limits) -> Option<Self> {
+        let mut reader = Reader::new(data, 0);
+        let entries = read_message_map(&mut reader, limits).ok()?;
+        let f = Fields { entries, limits };
+        if reader.remaining() > 0 || f.text("type").ok()? != Self::TYPE {
+            return None;
+        }
+        let bytes = f.bytes("docs").ok()?;
+        if bytes.len() % 16 != 0 {
+            return None;
+        }
+        let docs = bytes
+            .chunks_exact(16)
+            .map(|c| {
+                let mut id = [0; 16];
+                id.copy_from_slice(c);
+                crate::DocId::from_bytes(id)
+            })
+            .collect();
+        Some(Self { docs })
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -48,9 +48,31 @@ struct Tuning {
     /// output; by default this checkout's target/field-app).
     #[arg(long, env = "PROPSYNC_APP_DIR")]
     app_dir: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on their own address
+    /// (keep it private: 127.0.0.1:9464 or an internal interface).
+    #[arg(long, env = "PROPSYNC_METRICS_LISTEN")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 impl Tuning {
+    /// Starts the metrics address, if one is set.
+    async fn metrics(&self, relay: &crate::Relay) -> anyhow::Result<()> {
+        let Some(addr) = self.metrics_listen else {
+            return Ok(());
+        };
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the metrics address {addr}"))?;
+        eprintln!("metrics on http://{}/metrics", listener.local_addr()?);
+        let relay = relay.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(listener, relay).await {
+                tracing::error!(error = %e, "the metrics address failed");
+            }
+        });
+        Ok(())
+    }
+
     fn config(&self, data: PathBuf, listen: SocketAddr) -> Config {
         let mut c = Config::new(data, listen);
         c.doc_idle = std::time::Duration::from_secs(self.doc_idle_secs.max(1));
@@ -197,6 +219,7 @@ pub async fn run() -> anyhow::Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?;
                 eprintln!("demo property created; credentials in {}", path.display());
             }
+            tuning.metrics(&relay).await?;
             eprintln!(
                 "propsync relay listening on http://{addr} (data in {})",
                 data.display()
@@ -220,6 +243,7 @@ pub async fn run() -> anyhow::Result<()> {
             let listener = TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
+            tuning.metrics(&relay).await?;
             eprintln!(
                 "propsync relay listening on http://{} (data in {})",
                 listener.local_addr()?,

@@ -87,6 +87,7 @@ impl SessionStats {
     }
 
     fn count(&self, outcome: ChangeOutcome) {
+        crate::metrics::change(outcome.as_str());
         let counter = match outcome {
             ChangeOutcome::Accepted => &self.accepted,
             ChangeOutcome::Conflict => &self.conflict,
@@ -169,6 +170,7 @@ pub(crate) struct Hub {
     conns: Mutex<HashMap<ConnId, Connection>>,
     next_conn: AtomicU64,
     inboxes: inboxes::Keeper,
+    watchers: sync::Watchers,
     /// Becomes true when the relay shuts down; long-lived streams end on it.
     pub(crate) stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -204,6 +206,7 @@ impl Hub {
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             inboxes: inboxes::Keeper::default(),
+            watchers: sync::Watchers::default(),
             stopping: tokio::sync::watch::Sender::new(false),
         }
     }
@@ -259,10 +262,16 @@ impl Hub {
     }
 
     /// Forgets a connection and its sync states.
+    /// How many tickets wait for their inboxes to be written.
+    pub(crate) fn inbox_queue_len(&self) -> usize {
+        self.inboxes.len()
+    }
+
     pub(crate) async fn disconnect(&self, conn: ConnId) {
         if let Ok(mut c) = self.conns.lock() {
             c.remove(&conn);
         }
+        self.watchers.drop_conn(conn);
         self.slots.forget(conn).await;
     }
 

@@ -22,6 +22,7 @@ mod enrol;
 pub mod error;
 mod hub;
 mod limits;
+pub mod metrics;
 mod reports;
 mod seclog;
 mod session;
@@ -62,6 +63,37 @@ pub fn app(relay: Relay) -> Router {
             relay.clone(),
             limits::per_address,
         ))
+        // One `info` line per request (method, path without its query,
+        // status, time) and the request counter by status class. The query
+        // is left out: automerge-repo's JavaScript clients put the device
+        // token in `/sync?token=`.
+        .layer(
+            tower_http::trace::TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(
+                    |res: &axum::http::Response<axum::body::Body>,
+                     latency: std::time::Duration,
+                     _: &tracing::Span| {
+                        let class = match res.status().as_u16() {
+                            100..=199 => "1xx",
+                            200..=299 => "2xx",
+                            300..=399 => "3xx",
+                            400..=499 => "4xx",
+                            _ => "5xx",
+                        };
+                        ::metrics::counter!("propsync_http_requests_total", "status" => class)
+                            .increment(1);
+                        tracing::info!(
+                            status = res.status().as_u16(),
+                            ms = latency.as_millis(),
+                            "answered"
+                        );
+                    },
+                ),
+        )
         .with_state(relay)
 }
 

@@ -167,6 +167,7 @@ impl Edge {
     /// rate, and the name's lock-out.
     pub(crate) fn admit_login(&self, ip: IpAddr, user: &str) -> Result<(), AppError> {
         if let Err(wait) = check(self.login_address.as_ref(), &ip) {
+            crate::metrics::rate_limited("login");
             return Err(AppError::TooMany {
                 code: "rate_limited",
                 message: "too many login attempts from this address; wait and try again".into(),
@@ -182,6 +183,7 @@ impl Edge {
         {
             let now = Instant::now();
             if until > now {
+                crate::metrics::rate_limited("login");
                 return Err(AppError::TooMany {
                     code: "locked_out",
                     message:
@@ -193,6 +195,7 @@ impl Edge {
             }
         }
         if let Err(wait) = check(self.login_user.as_ref(), &key) {
+            crate::metrics::rate_limited("login");
             return Err(AppError::TooMany {
                 code: "rate_limited",
                 message: "too many login attempts for this user name; wait and try again".into(),
@@ -331,6 +334,7 @@ pub(crate) async fn per_address(
     if !exempt(req.uri().path())
         && let Err(wait) = relay.edge.admit(ip)
     {
+        crate::metrics::rate_limited("address");
         relay.seclog.record(SecurityEntry {
             at: relay.hub.now(),
             user: None,

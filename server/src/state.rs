@@ -40,6 +40,7 @@ pub(crate) struct NewSession {
 /// # Errors
 /// When the data directory or database cannot be opened.
 pub async fn open(config: Config) -> Result<Relay, StoreError> {
+    crate::metrics::handle();
     let source = config.clock.clone();
     let clock: Clock = Arc::new(move || source.now());
     std::fs::create_dir_all(&config.data_dir).map_err(|e| {

@@ -148,18 +148,32 @@ struct Bucket {
 
 impl Bucket {
     fn take(&mut self) -> bool {
+        self.take_n(1.0)
+    }
+
+    fn take_n(&mut self, n: f64) -> bool {
         let now = Instant::now();
         self.tokens =
             (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
         self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
+        if self.tokens >= n {
+            self.tokens -= n;
             true
         } else {
             false
         }
     }
+
+    /// Gives back a message's token: it made progress (a device catching up
+    /// makes progress with every message; a flood of empty or repeated
+    /// messages does not, and is still cut off).
+    fn refund(&mut self) {
+        self.tokens = (self.tokens + 1.0).min(self.burst);
+    }
 }
+
+/// Most documents one heads-digest question may name.
+const MAX_DIGESTS: usize = 50_000;
 
 async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: WebSocket) {
     let hub = relay.hub.clone();
@@ -170,6 +184,7 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
         addr.clone(),
     );
     let session = hub.store.start_session(u, d, a, now).await.ok();
+    metrics::counter!("propsync_sync_sessions_total").increment(1);
     let stats = Arc::new(SessionStats::default());
     let (out_tx, mut out_rx) = mpsc::channel::<Outgoing>(512);
     let conn = hub.connect(
@@ -291,6 +306,7 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
                 ),
             )
             .await;
+            crate::metrics::rate_limited("messages");
             end = "rate limited".into();
             break;
         }
@@ -347,8 +363,10 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
                 Some(p),
             ) => {
                 let id = DocId::from(&document_id);
-                if let Err(e) = hub.receive(p, id, &data, true).await {
-                    tracing::warn!(doc = %id, error = %e, "request failed");
+                match hub.receive(p, id, &data, true).await {
+                    Ok(true) => bucket.refund(),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(doc = %id, error = %e, "request failed"),
                 }
             }
             (
@@ -358,8 +376,10 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
                 Some(p),
             ) => {
                 let id = DocId::from(&document_id);
-                if let Err(e) = hub.receive(p, id, &data, false).await {
-                    tracing::warn!(doc = %id, error = %e, "sync failed");
+                match hub.receive(p, id, &data, false).await {
+                    Ok(true) => bucket.refund(),
+                    Ok(false) => {}
+                    Err(e) => tracing::warn!(doc = %id, error = %e, "sync failed"),
                 }
             }
             (Message::Join { .. }, Some(p)) => {
@@ -368,8 +388,38 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
                     .await;
             }
             (
+                Message::Ephemeral {
+                    document_id, data, ..
+                },
+                Some(p),
+            ) => {
+                // A device's heads digests (others' ephemeral messages are
+                // not the relay's to forward): one token per 100 documents.
+                if let Some(q) = wire::HeadsDigests::decode(&data, &limits)
+                    .filter(|q| q.docs.len() <= MAX_DIGESTS)
+                {
+                    #[allow(clippy::cast_precision_loss, reason = "a token count")]
+                    let cost = (q.docs.len() / 100) as f64;
+                    if !bucket.take_n(cost) {
+                        let _ = out_tx
+                            .send(refuse(
+                                Some(&p.peer_id),
+                                "too many messages: slow down".into(),
+                            ))
+                            .await;
+                        log("rate_limited", "heads digests over the rate".into()).await;
+                        crate::metrics::rate_limited("messages");
+                        end = "rate limited".into();
+                        break;
+                    }
+                    let on = DocId::from(&document_id);
+                    if let Err(e) = hub.digests(p, on, q).await {
+                        tracing::warn!(error = %e, "heads digests failed");
+                    }
+                }
+            }
+            (
                 Message::DocUnavailable { .. }
-                | Message::Ephemeral { .. }
                 | Message::RemoteSubscriptionChange { .. }
                 | Message::RemoteHeadsChanged { .. }
                 | Message::Peer { .. }
@@ -402,8 +452,20 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
     if !reason.is_empty() && reason != "closed" {
         end = reason;
     }
+    let counters = stats.snapshot();
+    tracing::info!(
+        user = %principal.user,
+        device = %principal.device,
+        addr = addr.as_deref().unwrap_or("-"),
+        messages_in = counters.messages_in,
+        messages_out = counters.messages_out,
+        documents = counters.documents,
+        accepted = counters.accepted,
+        rejected = counters.rejected + counters.hard_rejected,
+        end = %end,
+        "sync session ended"
+    );
     if let Some(id) = session {
-        let counters = stats.snapshot();
         let at = hub.now();
         let _ = hub.store.end_session(id, peer_id, counters, at, end).await;
     }

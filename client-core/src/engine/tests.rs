@@ -152,3 +152,134 @@ fn a_change_rejected_notice_resets_the_document_and_requests_it_afresh() {
     );
     assert_eq!(e.stats().resets, 1);
 }
+
+fn held_doc(n: u64) -> Automerge {
+    let mut doc = Automerge::new().with_actor(ActorId::from(n.to_be_bytes().to_vec()));
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "n", n).unwrap();
+    tx.commit();
+    doc
+}
+
+fn opened(effects: &[Effect]) -> Vec<DocId> {
+    sends(effects)
+        .iter()
+        .filter_map(|m| match m {
+            Message::Request { document_id, .. } | Message::Sync { document_id, .. } => {
+                Some(DocId::from(document_id))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn documents_open_a_window_at_a_time_and_each_answer_opens_the_next() {
+    let ids: Vec<DocId> = (0..100).map(|_| DocId::random()).collect();
+    let mut e = engine(
+        ids.iter()
+            .map(|id| LocalDoc {
+                id: *id,
+                doc: Automerge::new(),
+                sync_state: None,
+                listing: Listing::Listed,
+                unacked: vec![],
+            })
+            .collect(),
+    );
+    e.handle(Input::Connected);
+    let first = opened(&e.handle(peer()));
+    assert_eq!(first.len(), WINDOW, "only a window's worth is asked for");
+    // The relay has none of them: each answer frees a place for the next.
+    let mut asked: BTreeSet<DocId> = first.iter().copied().collect();
+    let mut pending: VecDeque<DocId> = first.into_iter().collect();
+    while let Some(id) = pending.pop_front() {
+        let out = e.handle(Input::Received(Message::DocUnavailable {
+            sender_id: PeerId::new("relay").unwrap(),
+            target_id: PeerId::new("dev-1").unwrap(),
+            document_id: id.into(),
+        }));
+        let next = opened(&out);
+        assert!(next.len() <= 1, "one answer opens at most one more");
+        for n in next {
+            assert!(asked.insert(n), "{n} asked twice");
+            pending.push_back(n);
+        }
+    }
+    assert_eq!(
+        asked.len(),
+        ids.len(),
+        "every document was asked for in the end"
+    );
+}
+
+#[test]
+fn a_reconnect_asks_by_digest_and_syncs_only_what_the_relay_names() {
+    let inbox = DocId::random();
+    let ids: Vec<DocId> = (0..10).map(|_| DocId::random()).collect();
+    let mut docs: Vec<LocalDoc> = ids
+        .iter()
+        .zip(1..)
+        .map(|(id, n)| LocalDoc {
+            id: *id,
+            doc: held_doc(n),
+            sync_state: None,
+            listing: Listing::Listed,
+            unacked: vec![],
+        })
+        .collect();
+    docs.push(LocalDoc {
+        id: inbox,
+        doc: held_doc(99),
+        sync_state: None,
+        listing: Listing::Listed,
+        unacked: vec![],
+    });
+    let mut e = Engine::new(
+        EngineConfig {
+            peer_id: PeerId::new("dev-1").unwrap(),
+            actor: ActorId::from(b"device-actor-001".to_vec()),
+            inbox: Some(inbox),
+        },
+        docs,
+    );
+    e.handle(Input::Connected);
+    let out = e.handle(peer());
+    assert_eq!(
+        opened(&out),
+        vec![inbox],
+        "only the inbox is synced at once"
+    );
+    let question = sends(&out)
+        .into_iter()
+        .find_map(|m| match m {
+            Message::Ephemeral {
+                document_id, data, ..
+            } => {
+                assert_eq!(DocId::from(document_id), inbox);
+                wire::HeadsDigests::decode(data, &wire::Limits::default())
+            }
+            _ => None,
+        })
+        .expect("the digests of the held documents");
+    let named: BTreeSet<DocId> = question.docs.iter().map(|(id, _)| *id).collect();
+    assert_eq!(named, ids.iter().copied().collect());
+    assert!(!e.is_idle(), "not idle while the question is open");
+    // The relay names two as changed: those two are synced, no others.
+    let out = e.handle(Input::Received(Message::Ephemeral {
+        sender_id: PeerId::new("relay").unwrap(),
+        target_id: PeerId::new("dev-1").unwrap(),
+        count: 1,
+        session_id: "relay".into(),
+        document_id: inbox.into(),
+        data: Stale {
+            docs: vec![ids[3], ids[7]],
+        }
+        .encode(),
+    }));
+    let mut synced = opened(&out);
+    synced.sort();
+    let mut want = vec![ids[3], ids[7]];
+    want.sort();
+    assert_eq!(synced, want);
+}

@@ -66,12 +66,21 @@ struct PeerSync {
     /// sync state counts them as sent, so dropping them would leave the two
     /// sides asking each other for nothing, message after message.
     parked: Vec<Change>,
+    /// Messages on this document the rate limit may still give back as
+    /// progress ([`Document::credit`]).
+    credit: u8,
 }
+
+/// How many of a peer's messages on one document, in one connection, may
+/// count as progress: a first sync takes two or three, a flood of messages
+/// that only toggle what the peer claims to have gets no more.
+pub const PROGRESS_CREDIT: u8 = 16;
 
 impl PeerSync {
     fn fresh(info: PeerInfo) -> Self {
         Self {
             info,
+            credit: PROGRESS_CREDIT,
             sync: SyncState::new(),
             parked: Vec::new(),
         }
@@ -144,6 +153,19 @@ pub struct Received {
     pub chunks: ChunkList,
     /// The peer had not synced this document on this connection before.
     pub new_peer: bool,
+    /// The exchange moved on: the heads both sides share changed.
+    pub progressed: bool,
+}
+
+/// What [`Document::replies`] decided.
+#[derive(Debug, Default)]
+pub struct Replies {
+    /// The messages to send.
+    pub effects: Vec<Effect>,
+    /// A creation refused whole: drop the document.
+    pub gone: bool,
+    /// The sender's reply carries changes it did not have.
+    pub sent_changes: bool,
 }
 
 /// Everything judging depends on besides the document and the changes.
@@ -357,6 +379,7 @@ impl Document {
             ps.sync = SyncState::new();
         }
         let chunks = std::mem::replace(&mut msg.changes, ChunkList::empty());
+        let shared_before = ps.sync.shared_heads.clone();
         let doc = &mut self.doc;
         let received = validate::guarded("receiving a sync message", || {
             doc.receive_sync_message(&mut ps.sync, msg)
@@ -368,7 +391,12 @@ impl Document {
                 self.id
             ));
         }
-        Ok(Received { chunks, new_peer })
+        let progressed = ps.sync.shared_heads != shared_before;
+        Ok(Received {
+            chunks,
+            new_peer,
+            progressed,
+        })
     }
 
     /// Judges the changes a peer sent (with those it sent earlier that
@@ -714,6 +742,20 @@ impl Document {
         Ok(())
     }
 
+    /// Whether a message from `conn` that made progress may be given back
+    /// to the connection's rate limit: each peer has [`PROGRESS_CREDIT`]
+    /// such messages per document per connection, so a device catching up
+    /// on thousands of documents is not cut off and a flood is.
+    pub fn credit(&mut self, conn: ConnId) -> bool {
+        match self.peers.get_mut(&conn) {
+            Some(ps) if ps.credit > 0 => {
+                ps.credit -= 1;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// The messages after a peer's step: the change-rejected notice (the
     /// peer's sync state becomes read-only, so the exchange ends), the
     /// sender's reply (asking for what its waiting changes still miss), and
@@ -725,10 +767,11 @@ impl Document {
         relay: &PeerId,
         conn: ConnId,
         rejection: Option<(Rejection, Vec<ChangeHash>)>,
-    ) -> (Vec<Effect>, bool) {
+    ) -> Replies {
         let mut out = Vec::new();
+        let mut sent_changes = false;
         let Some(ps) = self.peers.get_mut(&conn) else {
-            return (out, false);
+            return Replies::default();
         };
         let peer = ps.info.peer_id.clone();
         if let Some((r, changes)) = rejection {
@@ -744,7 +787,11 @@ impl Document {
                     conn,
                     messages::unavailable(relay, &peer, self.id),
                 ));
-                return (out, true);
+                return Replies {
+                    effects: out,
+                    gone: true,
+                    sent_changes: false,
+                };
             }
             ps.sync.set_read_only(true);
         }
@@ -754,13 +801,18 @@ impl Document {
             reply.need.extend(missing_deps(&self.doc, &ps.parked));
             reply.need.sort();
             reply.need.dedup();
+            sent_changes = !reply.changes.is_empty();
             out.push(Effect::Send(
                 conn,
                 messages::sync(relay, &peer, self.id, reply.encode()),
             ));
         }
         out.extend(self.fan_out(relay, Some(conn)));
-        (out, false)
+        Replies {
+            effects: out,
+            gone: false,
+            sent_changes,
+        }
     }
 
     /// Every peer's update but `except`'s (after a change from elsewhere).

@@ -35,6 +35,11 @@ impl Keeper {
             q.push(doc);
         }
     }
+
+    /// How many tickets are queued.
+    pub(super) fn len(&self) -> usize {
+        self.changes.lock().map_or(0, |q| q.len())
+    }
 }
 
 impl Hub {

@@ -3,16 +3,19 @@
 //! Each step is the core's ([`relay_core::Document`]); this file does the IO
 //! between them.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 
 use automerge::sync::ChunkList;
 use automerge::{ActorId, ChangeHash};
 use relay_core::document::{JudgeContext, Step};
 use relay_core::{Document, Rejection, messages};
+use schema::wire::PeerId;
 use schema::{DeviceId, DocId, Principal, UserId};
 
 use super::slots::InMemory;
-use super::{Hub, HubError, Live, Peer, SessionStats};
+use super::{ConnId, Hub, HubError, Live, Peer, SessionStats};
 use crate::store::storage::SecurityEntry;
 
 impl Hub {
@@ -45,20 +48,27 @@ impl Hub {
     }
 
     /// Handles a `request` (`fresh`) or `sync` message from `peer` for `id`.
+    /// Returns whether the message counts as progress for the rate limit
+    /// (changes came, the heads both sides share moved, or the document went
+    /// to a peer new to it; within the peer's credit on the document): a
+    /// device catching up makes progress with nearly every message, a flood
+    /// does not.
     pub(crate) async fn receive(
         &self,
         peer: &Peer,
         id: DocId,
         data: &[u8],
         fresh: bool,
-    ) -> Result<(), HubError> {
+    ) -> Result<bool, HubError> {
+        // Syncing it now: a peer of the document, told of changes by sync.
+        self.watchers.forget(peer.conn, id);
         let mut g = self.lock_loaded(id).await?;
         let msg = match relay_core::document::decode_sync(data) {
             Ok(m) => m,
             Err(why) => {
                 drop(g);
                 self.refuse(peer, id, &why).await;
-                return Ok(());
+                return Ok(false);
             }
         };
         let info = peer.info();
@@ -78,7 +88,7 @@ impl Hub {
                 peer.conn,
                 messages::unavailable(&self.relay_peer, &peer.peer_id, id),
             );
-            return Ok(());
+            return Ok(false);
         }
         let mut mem = g
             .take()
@@ -90,14 +100,15 @@ impl Hub {
                 *g = Some(mem);
                 drop(g);
                 self.refuse(peer, id, &why).await;
-                return Ok(());
+                return Ok(false);
             }
         };
         if received.new_peer {
             peer.stats.documents.fetch_add(1, Ordering::Relaxed);
         }
         let mut rejection = None;
-        if !received.chunks.is_empty() {
+        let brought = !received.chunks.is_empty();
+        if brought {
             let (doc, result) = self.judge_and_store(mem.doc, peer, received.chunks).await;
             mem.doc = doc;
             match result {
@@ -121,12 +132,64 @@ impl Hub {
                 }
             }
         }
-        let (effects, gone) = mem.doc.replies(&self.relay_peer, peer.conn, rejection);
-        *g = if gone { None } else { Some(mem) };
+        let replies = mem.doc.replies(&self.relay_peer, peer.conn, rejection);
+        let progress =
+            brought || received.progressed || (received.new_peer && replies.sent_changes);
+        let credited = progress && mem.doc.credit(peer.conn);
+        *g = if replies.gone { None } else { Some(mem) };
         drop(g);
-        self.run(effects);
+        self.run(replies.effects);
         self.keep_inboxes().await;
+        Ok(credited)
+    }
+
+    /// A device's heads digests: answers with the documents whose heads on
+    /// the relay differ, on the document the question came on.
+    pub(crate) async fn digests(
+        &self,
+        peer: &Peer,
+        on: DocId,
+        q: schema::wire::HeadsDigests,
+    ) -> Result<(), HubError> {
+        let asked: Vec<DocId> = q.docs.iter().map(|(id, _)| *id).collect();
+        let stale = self.store.stale(q.docs).await?;
+        let named: HashSet<DocId> = stale.iter().copied().collect();
+        self.watchers.watch(
+            peer.conn,
+            &peer.peer_id,
+            asked.into_iter().filter(|id| !named.contains(id)),
+        );
+        self.send_stale(peer, on, stale);
         Ok(())
+    }
+
+    fn send_stale(&self, peer: &Peer, on: DocId, docs: Vec<DocId>) {
+        let count = peer.stats.ephemeral.fetch_add(1, Ordering::Relaxed) + 1;
+        let msg = schema::wire::Message::Ephemeral {
+            sender_id: self.relay_peer.clone(),
+            target_id: peer.peer_id.clone(),
+            count,
+            session_id: "relay".into(),
+            document_id: on.into(),
+            data: schema::wire::Stale { docs }.encode(),
+        };
+        self.send_to(peer.conn, msg);
+    }
+
+    /// A document changed: the devices holding it unchanged (confirmed by
+    /// digest, not syncing it) are told to sync it.
+    pub(super) fn announce(&self, id: DocId) {
+        for (conn, target_id) in self.watchers.take(id) {
+            let msg = schema::wire::Message::Ephemeral {
+                sender_id: self.relay_peer.clone(),
+                target_id,
+                count: 0,
+                session_id: "relay".into(),
+                document_id: id.into(),
+                data: schema::wire::Stale { docs: vec![id] }.encode(),
+            };
+            self.send_to(conn, msg);
+        }
     }
 
     /// Judges what `peer` sent (off the async threads), stores the commit,
@@ -187,6 +250,7 @@ impl Hub {
         );
         let id = doc.id();
         let backup = Document::empty(id, &relay);
+        let started = std::time::Instant::now();
         let joined = tokio::task::spawn_blocking(move || {
             let bindings = |actor: &ActorId| -> Result<Option<(DeviceId, UserId)>, String> {
                 if let Some(b) = actors.lock().ok().and_then(|a| a.get(actor).cloned()) {
@@ -212,6 +276,7 @@ impl Hub {
             (doc, out)
         })
         .await;
+        crate::metrics::seconds("propsync_judge_seconds", started);
         match joined {
             Ok((doc, out)) => Ok((doc, out)),
             // The judging thread panicked outside the guards: the document
@@ -232,10 +297,12 @@ impl Hub {
         let Some(commit) = step.commit.take() else {
             return Ok(());
         };
+        let started = std::time::Instant::now();
         let stored = self
             .store
             .commit_document(commit, self.clock.clone())
             .await?;
+        crate::metrics::seconds("propsync_commit_seconds", started);
         count(stats, step);
         if let Ok(mut cache) = self.actors.lock() {
             for actor in &step.bound {
@@ -243,6 +310,7 @@ impl Hub {
             }
         }
         let applied = doc.committed(step, stored);
+        self.announce(doc.id());
         if let Some((status, serial)) = applied.ticket {
             let _ = self.live.send(Live {
                 doc_id: doc.id().to_string(),
@@ -268,4 +336,76 @@ fn count(stats: &SessionStats, step: &Step) {
     stats
         .hard_rejected
         .fetch_add(step.hard_rejected as u64, Ordering::Relaxed);
+    for _ in 0..step.hard_rejected {
+        crate::metrics::change("hard_rejected");
+    }
+}
+
+/// Which connections hold which documents unchanged: confirmed by a heads
+/// digest and not synced since, so no sync state tells them of a change.
+#[derive(Debug, Default)]
+pub(crate) struct Watchers {
+    inner: Mutex<WatchMaps>,
+}
+
+#[derive(Debug, Default)]
+struct WatchMaps {
+    by_doc: HashMap<DocId, HashSet<ConnId>>,
+    by_conn: HashMap<ConnId, (PeerId, HashSet<DocId>)>,
+}
+
+impl Watchers {
+    fn watch(&self, conn: ConnId, peer: &PeerId, docs: impl Iterator<Item = DocId>) {
+        let Ok(mut m) = self.inner.lock() else { return };
+        for id in docs {
+            m.by_doc.entry(id).or_default().insert(conn);
+            m.by_conn
+                .entry(conn)
+                .or_insert_with(|| (peer.clone(), HashSet::new()))
+                .1
+                .insert(id);
+        }
+    }
+
+    fn forget(&self, conn: ConnId, id: DocId) {
+        let Ok(mut m) = self.inner.lock() else { return };
+        if let Some(c) = m.by_doc.get_mut(&id) {
+            c.remove(&conn);
+            if c.is_empty() {
+                m.by_doc.remove(&id);
+            }
+        }
+        if let Some((_, d)) = m.by_conn.get_mut(&conn) {
+            d.remove(&id);
+        }
+    }
+
+    /// The connections watching `id` (and their peers), who stop watching it.
+    fn take(&self, id: DocId) -> Vec<(ConnId, PeerId)> {
+        let Ok(mut m) = self.inner.lock() else {
+            return Vec::new();
+        };
+        let conns: Vec<ConnId> = m.by_doc.remove(&id).into_iter().flatten().collect();
+        let mut out = Vec::with_capacity(conns.len());
+        for c in conns {
+            if let Some((peer, d)) = m.by_conn.get_mut(&c) {
+                d.remove(&id);
+                out.push((c, peer.clone()));
+            }
+        }
+        out
+    }
+
+    /// A connection ended.
+    pub(crate) fn drop_conn(&self, conn: ConnId) {
+        let Ok(mut m) = self.inner.lock() else { return };
+        for id in m.by_conn.remove(&conn).into_iter().flat_map(|(_, d)| d) {
+            if let Some(c) = m.by_doc.get_mut(&id) {
+                c.remove(&conn);
+                if c.is_empty() {
+                    m.by_doc.remove(&id);
+                }
+            }
+        }
+    }
 }

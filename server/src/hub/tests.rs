@@ -102,6 +102,9 @@ impl Storage for FailingInboxes {
     fn ticket_rows(&self) -> crate::store::storage::Fut<'_, Vec<TicketRow>> {
         self.db.ticket_rows()
     }
+    fn stale(&self, docs: Vec<(DocId, [u8; 16])>) -> crate::store::storage::Fut<'_, Vec<DocId>> {
+        self.db.stale(docs)
+    }
 }
 
 async fn demo_relay(dir: &std::path::Path) -> crate::Relay {

@@ -60,8 +60,12 @@ impl Hub {
             }
         };
         commit.inbox_mirror = inbox_mirror;
+        let started = std::time::Instant::now();
         let stored = match self.store.commit_document(commit, self.clock.clone()).await {
-            Ok(s) => s,
+            Ok(s) => {
+                crate::metrics::seconds("propsync_commit_seconds", started);
+                s
+            }
             Err(e) => {
                 *g = (!is_new).then_some(mem);
                 return Err(e.into());
@@ -76,6 +80,7 @@ impl Hub {
         *g = Some(mem);
         drop(g);
         self.run(effects);
+        self.announce(id);
         done
     }
 

@@ -445,6 +445,36 @@ pub(crate) fn compact(tx: &Transaction<'_>, id: DocId, snapshot: &[u8]) -> Store
     Ok(())
 }
 
+/// Keeps a document's heads digest (written in the commit that moves them).
+pub(crate) fn set_heads_digest(
+    tx: &Transaction<'_>,
+    id: DocId,
+    digest: &[u8; 16],
+) -> StoreResult<()> {
+    tx.execute(
+        "UPDATE documents SET heads_digest = ?2 WHERE doc_id = ?1",
+        params![id.to_string(), hex::encode(digest)],
+    )?;
+    Ok(())
+}
+
+/// Of `docs` (with a device's digests), those whose stored digest differs,
+/// those stored before digests were kept, and those the relay does not have
+/// (a relay restored from a backup may have lost what a device holds: the
+/// device's sync then brings it back, or is told it is unavailable).
+pub(crate) fn stale(conn: &Connection, docs: &[(DocId, [u8; 16])]) -> StoreResult<Vec<DocId>> {
+    let mut st = conn.prepare_cached("SELECT heads_digest FROM documents WHERE doc_id = ?1")?;
+    let mut out = Vec::new();
+    for (id, digest) in docs {
+        let stored: Option<Option<String>> =
+            st.query_row([id.to_string()], |r| r.get(0)).optional()?;
+        if !matches!(stored, Some(Some(d)) if d == hex::encode(digest)) {
+            out.push(*id);
+        }
+    }
+    Ok(out)
+}
+
 /// A stored document: its kind, snapshot and chunks in order.
 pub(crate) struct StoredDoc {
     pub(crate) snapshot: Option<Vec<u8>>,

@@ -120,6 +120,9 @@ pub(crate) trait Storage: Send + Sync + std::fmt::Debug {
     fn inbox_mirror_ready(&self) -> Fut<'_, bool>;
     /// Every ticket's register row.
     fn ticket_rows(&self) -> Fut<'_, Vec<TicketRow>>;
+    /// Of these documents and the digests of a device's copies, the ones
+    /// whose stored heads differ or that the relay does not have.
+    fn stale(&self, docs: Vec<(DocId, [u8; 16])>) -> Fut<'_, Vec<DocId>>;
 }
 
 /// The `meta` key saying the inbox mirror was filled from the inbox documents.
@@ -199,6 +202,11 @@ impl Storage for Db {
                 for (doc, user) in &sealed.grants {
                     records::grant_access(tx, *doc, user, relay_core::Grant::Assignee.as_str())?;
                 }
+                records::set_heads_digest(
+                    tx,
+                    id,
+                    &schema::wire::heads_digest(&sealed.doc.get_heads()),
+                )?;
                 stored.doc = Some(sealed.doc);
             }
             for c in &changes {
@@ -312,6 +320,10 @@ impl Storage for Db {
                 },
             )
         }))
+    }
+
+    fn stale(&self, docs: Vec<(DocId, [u8; 16])>) -> Fut<'_, Vec<DocId>> {
+        Box::pin(self.read(move |c| records::stale(c, &docs)))
     }
 
     fn log_refusal(&self, e: SecurityEntry, review: Option<ReviewEntry>) -> Fut<'_, ()> {

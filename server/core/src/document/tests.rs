@@ -137,7 +137,8 @@ impl Relay {
                 },
             );
         }
-        let (effects, gone) = self.doc.replies(&self.id, phone.info.conn, step.rejection);
+        let relay_core_replies = self.doc.replies(&self.id, phone.info.conn, step.rejection);
+        let (effects, gone) = (relay_core_replies.effects, relay_core_replies.gone);
         assert!(!gone);
         effects
     }
@@ -380,7 +381,8 @@ fn a_creation_refused_whole_is_dropped_with_doc_unavailable() {
             now: Utc::now(),
         };
         let step = relay.doc.judge(1, &received.chunks, &cx);
-        let (effects, dropped) = relay.doc.replies(&relay.id, 1, step.rejection);
+        let r = relay.doc.replies(&relay.id, 1, step.rejection);
+        let (effects, dropped) = (r.effects, r.gone);
         if dropped {
             assert!(
                 effects
