@@ -13,6 +13,7 @@ mod golden_week;
 mod hostile;
 mod interop;
 mod lifecycle;
+mod ops;
 mod powercut;
 mod proxy;
 mod relay;

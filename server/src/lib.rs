@@ -22,6 +22,7 @@ mod enrol;
 pub mod error;
 mod hub;
 mod limits;
+pub mod ops;
 mod reports;
 mod seclog;
 mod session;
