@@ -588,3 +588,88 @@ async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> 
 async fn shutdown() {
     let _ = tokio::signal::ctrl_c().await;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    fn strings(a: Vec<OsString>) -> Vec<String> {
+        a.into_iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_configuration_file_adds_the_settings_the_command_line_does_not_give() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let file = dir.path().join("relay.toml");
+        std::fs::write(
+            &file,
+            "data = \"/srv/p\"\nlisten = \"127.0.0.1:9\"\nno_limits = true\nsecure_cookies = false\n\
+             trusted_proxy = [\"10.0.0.1\", \"10.0.0.2\"]\nbackup_keep = 3\n",
+        )
+        .expect("written");
+        let path = file.to_string_lossy().into_owned();
+        let got = strings(
+            super::args_with_config(args(&[
+                "propsync-server",
+                "serve",
+                "--config",
+                &path,
+                "--listen",
+                "0.0.0.0:1",
+            ]))
+            .expect("read"),
+        );
+        let tail = got[5..].join(" ");
+        assert!(tail.contains("--data /srv/p"), "{tail}");
+        assert!(
+            !tail.contains("127.0.0.1:9"),
+            "the command line wins: {tail}"
+        );
+        assert!(tail.contains("--no-limits"));
+        assert!(!tail.contains("--secure-cookies"), "false adds nothing");
+        assert!(tail.contains("--trusted-proxy 10.0.0.1 --trusted-proxy 10.0.0.2"));
+        assert!(tail.contains("--backup-keep 3"));
+        // And clap takes the result.
+        assert!(<super::Cli as clap::Parser>::try_parse_from(got).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_setting_is_refused_with_the_known_ones() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let file = dir.path().join("relay.toml");
+        std::fs::write(&file, "no_limit = true\n").expect("written");
+        let path = file.to_string_lossy().into_owned();
+        let e = super::args_with_config(args(&["propsync-server", "serve", "--config", &path]))
+            .expect_err("unknown");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("\"no_limit\"") && msg.contains("no_limits"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn backup_intervals_read_with_their_unit() {
+        assert_eq!(
+            super::parse_every("6h"),
+            Ok(std::time::Duration::from_secs(6 * 3_600))
+        );
+        assert_eq!(
+            super::parse_every("30m"),
+            Ok(std::time::Duration::from_secs(1_800))
+        );
+        assert_eq!(
+            super::parse_every("1d"),
+            Ok(std::time::Duration::from_secs(86_400))
+        );
+        assert!(super::parse_every("0h").is_err());
+        assert!(super::parse_every("6w").is_err());
+        assert!(super::parse_every("h").is_err());
+    }
+}

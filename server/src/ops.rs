@@ -955,3 +955,31 @@ pub fn prune_backups(dir: &Path, keep: usize) -> OpsResult<usize> {
 pub fn backup_name(at: chrono::DateTime<chrono::Utc>) -> String {
     format!("propsync-{}.tar.gz", at.format("%Y%m%dT%H%M%SZ"))
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pruning_keeps_the_newest_scheduled_backups_and_nothing_else_is_touched() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let t0 = chrono::DateTime::from_timestamp(1_800_000_000, 0).expect("a time");
+        for h in 0..5 {
+            let name = super::backup_name(t0 + chrono::Duration::hours(h));
+            std::fs::write(dir.path().join(name), b"x").expect("written");
+        }
+        std::fs::write(dir.path().join("by-hand.tar.gz"), b"x").expect("written");
+        assert_eq!(super::prune_backups(dir.path(), 2).expect("pruned"), 3);
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("listed")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                "by-hand.tar.gz".to_owned(),
+                super::backup_name(t0 + chrono::Duration::hours(3)),
+                super::backup_name(t0 + chrono::Duration::hours(4)),
+            ]
+        );
+    }
+}
