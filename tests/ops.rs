@@ -571,3 +571,96 @@ async fn write_the_schema_v1_fixture() -> Result<()> {
     )?;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restore_a_phone_resends_its_work_and_what_only_the_lost_relay_wrote_is_refused()
+-> Result<()> {
+    use harness::server::schema::{Action, EventData};
+    let mut relay = TestRelay::start().await?;
+    let addr: std::net::SocketAddr = relay.url.trim_start_matches("http://").parse()?;
+    let data = data_of(&relay);
+    let desk = relay.api("frontdesk").await?;
+    let new_ticket = |title: &'static str| {
+        let desk = desk.clone();
+        async move {
+            let (status, t) = desk
+                .post("/api/v1/tickets", &serde_json::json!({"kind": "repair", "title": title, "location": "B2-502", "category": "plumbing"}))
+                .await?;
+            ensure!(status == 201, "{t}");
+            let id = t["id"].as_str().context("id")?.to_owned();
+            ensure!(
+                desk.act(&id, "assign", serde_json::json!({"assignee": "eng1"}))
+                    .await?
+                    == "accepted"
+            );
+            anyhow::Ok(id)
+        }
+    };
+    let before = new_ticket("Before the backup").await?;
+    let eng1 = Arc::new(relay.device("eng1").await?);
+    flush(&eng1).await?;
+    let work = tempfile::Builder::new()
+        .prefix("propsync-resend-")
+        .tempdir()?;
+    let archive = work.path().join("b.tar.gz");
+    ops::backup(&data, &archive, &mut quiet())?;
+    // After the backup: the desk makes a ticket; the phone accepts both.
+    let after = new_ticket("After the backup").await?;
+    flush(&eng1).await?;
+    eng1.act(&before, Action::Accept, EventData::default())?;
+    eng1.act(&after, Action::Accept, EventData::default())?;
+    flush(&eng1).await?;
+    relay.stop().await;
+    let restored = work.path().join("restored");
+    ops::restore(&archive, &restored, &mut quiet())?;
+    let (_r, _stop) = serve_on(&restored, addr).await?;
+    flush(&eng1).await?;
+    let _ = eng1.sync_with(&quick(), &mut |_, _| {}).await;
+    let manager = Api::login(
+        &relay.url,
+        "manager",
+        &relay.creds.get("manager").context("manager")?.password,
+    )
+    .await?;
+    // The phone's own work on a ticket the backup holds came back up.
+    let t = manager.ticket(&before).await?;
+    ensure!(t["status"] == "ACCEPTED", "{t}");
+    ensure!(
+        t["serial"] == "RO-2026-000001" || t["serial"].is_string(),
+        "{t}"
+    );
+    // A ticket only the lost relay wrote (made on the dashboard after the
+    // backup) is not taken back from a phone: the relay cannot tell the lost
+    // relay's changes from forged ones. The refusals name why.
+    let (status, _) = manager.get(&format!("/api/v1/tickets/{after}")).await?;
+    ensure!(
+        status == 404,
+        "the dashboard's ticket after the backup: {status}"
+    );
+    let (_, log) = manager
+        .get("/api/v1/sync-log?verdict=hard_rejected")
+        .await?;
+    let reasons: Vec<String> = log["changes"]
+        .as_array()
+        .context("changes")?
+        .iter()
+        .map(|c| c["reason"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    ensure!(
+        !reasons.is_empty()
+            && reasons.iter().all(|r| r.contains("relay.before-restore")
+                || r.contains("web-frontdesk")
+                || r.contains("depends on refused change")),
+        "{reasons:#?}"
+    );
+    eprintln!(
+        "after the restore: the phone's accept of the older ticket came back; {} changes only the lost relay or dashboard wrote were refused; quarantine {:?}",
+        reasons.len(),
+        eng1.quarantine()?.len()
+    );
+    // The phone keeps the refused creation in its quarantine (not silently
+    // gone); its own accept of that ticket left with its copy of it.
+    let q = eng1.quarantine()?;
+    ensure!(q.iter().any(|q| q.doc == after), "{q:?}");
+    Ok(())
+}
