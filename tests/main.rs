@@ -15,6 +15,7 @@ mod hostile;
 mod interop;
 mod lifecycle;
 mod metrics;
+mod ops;
 mod powercut;
 mod proxy;
 mod relay;

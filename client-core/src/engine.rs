@@ -44,6 +44,11 @@ pub struct EngineConfig {
     pub actor: ActorId,
     /// The user's inbox document, if known.
     pub inbox: Option<DocId>,
+    /// The relay's storage epoch this device last synced with (the `peer`
+    /// message's `storageId`). When the relay answers with another one it was
+    /// restored from a backup: every saved sync state is forgotten, so the
+    /// device sends again whatever the relay lacks.
+    pub relay_epoch: Option<String>,
 }
 
 /// A document handed to the engine at the start of a session.
@@ -85,6 +90,12 @@ pub enum Effect {
         chunk: Vec<u8>,
         /// How many changes.
         count: usize,
+    },
+    /// The relay has a new storage epoch (restored from a backup, or first
+    /// seen): forget every saved sync state with it and remember the epoch.
+    RelayEpoch {
+        /// The relay's storage epoch.
+        epoch: String,
     },
     /// Store the sync state of a document.
     StoreSyncState {
@@ -383,9 +394,32 @@ impl Engine {
 
     fn receive(&mut self, msg: Message, out: &mut Vec<Effect>) {
         match msg {
-            Message::Peer { sender_id, .. } => {
+            Message::Peer {
+                sender_id,
+                peer_metadata,
+                ..
+            } => {
                 self.relay = Some(sender_id);
-                self.connected(out);
+                let epoch = peer_metadata.and_then(|m| m.storage_id);
+                if let Some(epoch) = epoch
+                    && self.config.relay_epoch.as_ref() != Some(&epoch)
+                {
+                    // What we saved about the relay may describe data it no
+                    // longer has: start every exchange from nothing, every
+                    // document synced (no digests: the relay was restored or
+                    // is met for the first time).
+                    for d in self.docs.values_mut() {
+                        d.state = sync::State::new();
+                    }
+                    self.config.relay_epoch = Some(epoch.clone());
+                    out.push(Effect::RelayEpoch { epoch });
+                    let ids: Vec<DocId> = self.docs.keys().copied().collect();
+                    for id in ids {
+                        self.start(id, out);
+                    }
+                } else {
+                    self.connected(out);
+                }
             }
             Message::Sync {
                 document_id, data, ..

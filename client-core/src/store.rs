@@ -545,6 +545,12 @@ pub(crate) fn sync_state(
         .optional()?)
 }
 
+/// Forgets every saved sync state with a relay (it was restored from a backup).
+pub(crate) fn sync_states_forget(tx: &Transaction<'_>, relay: &str) -> Result<(), StoreError> {
+    tx.execute("DELETE FROM sync_states WHERE relay = ?1", [relay])?;
+    Ok(())
+}
+
 /// Saves the sync state of a document with a relay.
 pub(crate) fn sync_state_put(
     tx: &Transaction<'_>,

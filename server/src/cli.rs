@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use crate::{Config, schema};
 use anyhow::Context;
@@ -20,29 +21,34 @@ struct Cli {
 #[derive(clap::Args)]
 struct Tuning {
     /// Seconds a document nobody syncs or writes stays in memory.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "PROPSYNC_DOC_IDLE_SECS", default_value_t = 10)]
     doc_idle_secs: u64,
     /// Turn every rate limit and the login lock-out off (load tests and
     /// benchmarks that drive hundreds of phones from one address).
-    #[arg(long)]
+    #[arg(long, env = "PROPSYNC_NO_LIMITS")]
     no_limits: bool,
     /// Requests per second one client address may make on average (0: no limit).
-    #[arg(long)]
+    #[arg(long, env = "PROPSYNC_RATE_PER_ADDRESS")]
     rate_per_address: Option<u32>,
     /// The burst one client address may make at once.
-    #[arg(long)]
+    #[arg(long, env = "PROPSYNC_BURST_PER_ADDRESS")]
     burst_per_address: Option<u32>,
     /// Failed logins in a row that lock a user name out (0: never).
-    #[arg(long)]
+    #[arg(long, env = "PROPSYNC_LOCKOUT_AFTER")]
     lockout_after: Option<u32>,
-    /// A reverse proxy whose X-Forwarded-For names the client (repeatable).
-    #[arg(long = "trusted-proxy")]
+    /// A reverse proxy whose X-Forwarded-For names the client (repeatable;
+    /// in the environment, comma separated).
+    #[arg(
+        long = "trusted-proxy",
+        env = "PROPSYNC_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
     trusted_proxies: Vec<std::net::IpAddr>,
     /// Mark the session cookie Secure (the relay is reached over HTTPS).
-    #[arg(long)]
+    #[arg(long, env = "PROPSYNC_SECURE_COOKIES")]
     secure_cookies: bool,
     /// MiB of photos one device may upload per UTC day.
-    #[arg(long)]
+    #[arg(long, env = "PROPSYNC_BLOB_QUOTA_MIB")]
     blob_quota_mib: Option<u64>,
     /// The built field app to serve at /app/ (client-core/web/build.sh's
     /// output; by default this checkout's target/field-app).
@@ -52,6 +58,121 @@ struct Tuning {
     /// (keep it private: 127.0.0.1:9464 or an internal interface).
     #[arg(long, env = "PROPSYNC_METRICS_LISTEN")]
     metrics_listen: Option<SocketAddr>,
+    /// Take a backup this often while serving (`30m`, `6h`, `1d`), into
+    /// `--backup-dir`.
+    #[arg(long, env = "PROPSYNC_BACKUP_EVERY", value_parser = parse_every, requires = "backup_dir")]
+    backup_every: Option<std::time::Duration>,
+    /// Where scheduled backups go (`propsync-YYYYMMDDTHHMMSSZ.tar.gz`).
+    #[arg(long, env = "PROPSYNC_BACKUP_DIR")]
+    backup_dir: Option<PathBuf>,
+    /// How many scheduled backups to keep (the oldest are deleted).
+    #[arg(long, env = "PROPSYNC_BACKUP_KEEP", default_value_t = 8)]
+    backup_keep: usize,
+    /// A TOML file of settings: each key is a flag's name with `_` for `-`
+    /// (`doc_idle_secs = 10`, `trusted_proxy = ["127.0.0.1"]`, `data = "/var/lib/propsync"`).
+    /// A flag on the command line wins over the environment (`PROPSYNC_*`),
+    /// which wins over the file.
+    #[arg(long, env = "PROPSYNC_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// `30s`, `30m`, `6h`, `1d`.
+fn parse_every(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| format!("{s:?}: a number and a unit (s, m, h, d), such as 6h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" | "" => n * 3_600,
+        "d" => n * 86_400,
+        _ => return Err(format!("{s:?}: the unit is one of s, m, h, d")),
+    };
+    if secs == 0 {
+        return Err("the interval must be more than zero".into());
+    }
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+/// The command line with the settings of `--config FILE` (or
+/// `PROPSYNC_CONFIG`) added as flags, for each setting not already given as
+/// a flag or in its environment variable. Unknown keys are refused.
+fn args_with_config(mut args: Vec<std::ffi::OsString>) -> anyhow::Result<Vec<std::ffi::OsString>> {
+    use clap::CommandFactory;
+    let text: Vec<String> = args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let mut path = text.iter().enumerate().find_map(|(i, a)| {
+        if a == "--config" {
+            text.get(i + 1).cloned()
+        } else {
+            a.strip_prefix("--config=").map(str::to_owned)
+        }
+    });
+    if path.is_none() {
+        path = std::env::var("PROPSYNC_CONFIG").ok();
+    }
+    let Some(path) = path else { return Ok(args) };
+    let Some(sub) = text.iter().skip(1).find(|a| !a.starts_with('-')) else {
+        return Ok(args);
+    };
+    let cli = Cli::command();
+    let Some(cmd) = cli.find_subcommand(sub) else {
+        return Ok(args);
+    };
+    let body = std::fs::read_to_string(&path)
+        .with_context(|| format!("reading the configuration {path}"))?;
+    let table: toml::Table = body
+        .parse()
+        .with_context(|| format!("the configuration {path} is not valid TOML"))?;
+    let known: Vec<String> = cmd
+        .get_arguments()
+        .filter_map(|a| a.get_long().map(|l| l.replace('-', "_")))
+        .filter(|k| k != "config")
+        .collect();
+    for (key, value) in table {
+        let long = key.replace('_', "-");
+        let arg = cmd
+            .get_arguments()
+            .find(|a| a.get_long() == Some(long.as_str()) && long != "config")
+            .with_context(|| {
+                format!(
+                    "{path}: unknown setting {key:?}; the settings are {}",
+                    known.join(", ")
+                )
+            })?;
+        let flag = format!("--{long}");
+        let given = text
+            .iter()
+            .any(|a| *a == flag || a.starts_with(&format!("{flag}=")));
+        let in_env = arg.get_env().is_some_and(|e| std::env::var_os(e).is_some());
+        if given || in_env {
+            continue;
+        }
+        let values = match value {
+            toml::Value::Array(items) => items,
+            one => vec![one],
+        };
+        for v in values {
+            match v {
+                toml::Value::Boolean(true) => args.push(flag.clone().into()),
+                toml::Value::Boolean(false) => {}
+                toml::Value::String(s) => {
+                    args.push(flag.clone().into());
+                    args.push(s.into());
+                }
+                toml::Value::Integer(_) | toml::Value::Float(_) => {
+                    args.push(flag.clone().into());
+                    args.push(v.to_string().into());
+                }
+                other => anyhow::bail!("{path}: {key} = {other} is not a value it takes"),
+            }
+        }
+    }
+    Ok(args)
 }
 
 impl Tuning {
@@ -68,6 +189,49 @@ impl Tuning {
         tokio::spawn(async move {
             if let Err(e) = crate::metrics::serve(listener, relay).await {
                 tracing::error!(error = %e, "the metrics address failed");
+            }
+        });
+        Ok(())
+    }
+
+    /// Starts the scheduled backups of `--backup-every`, if asked: the first
+    /// one an interval after start, each followed by pruning to `--backup-keep`.
+    fn schedule_backups(&self, data: &std::path::Path) -> anyhow::Result<()> {
+        let (Some(every), Some(dir)) = (self.backup_every, self.backup_dir.clone()) else {
+            return Ok(());
+        };
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("creating the backup directory {}", dir.display()))?;
+        let (data, keep) = (data.to_owned(), self.backup_keep);
+        eprintln!(
+            "backups every {} s into {}, keeping {keep}",
+            every.as_secs(),
+            dir.display()
+        );
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let (data, dir) = (data.clone(), dir.clone());
+                let done = tokio::task::spawn_blocking(move || {
+                    let out = dir.join(crate::ops::backup_name(chrono::Utc::now()));
+                    let m = crate::ops::backup(&data, &out, &mut |_| {})?;
+                    let pruned = crate::ops::prune_backups(&dir, keep)?;
+                    Ok::<_, crate::ops::OpsError>((out, m, pruned))
+                })
+                .await;
+                match done {
+                    Ok(Ok((out, m, pruned))) => tracing::info!(
+                        archive = %out.display(),
+                        tickets = m.counts.tickets,
+                        blobs = m.counts.blobs,
+                        pruned,
+                        "scheduled backup written"
+                    ),
+                    Ok(Err(e)) => tracing::error!(error = %e, "scheduled backup failed"),
+                    Err(e) => tracing::error!(error = %e, "scheduled backup stopped"),
+                }
             }
         });
         Ok(())
@@ -107,26 +271,29 @@ enum Command {
     /// Create a demo property on first start (users, devices, households), write
     /// DATA/demo-credentials.json, then serve.
     Demo {
-        #[arg(long, default_value = "./demo-data")]
+        #[arg(long, env = "PROPSYNC_DATA", default_value = "./demo-data")]
         data: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "PROPSYNC_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         #[command(flatten)]
         tuning: Tuning,
     },
     /// Serve an existing property.
     Serve {
-        #[arg(long)]
+        /// The data directory (database and blobs).
+        #[arg(long, env = "PROPSYNC_DATA")]
         data: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8080")]
+        /// The address to listen on (behind a TLS proxy: a loopback address).
+        #[arg(long, env = "PROPSYNC_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
         #[command(flatten)]
         tuning: Tuning,
     },
     /// Administer a property (the relay may be running).
     Admin {
-        #[arg(long)]
-        data: PathBuf,
+        /// The data directory (for `restore`: the empty directory to restore into).
+        #[arg(long, global = true, env = "PROPSYNC_DATA")]
+        data: Option<PathBuf>,
         #[command(subcommand)]
         action: AdminAction,
     },
@@ -134,6 +301,24 @@ enum Command {
 
 #[derive(Subcommand)]
 enum AdminAction {
+    /// Back up the property (database and blobs) into one .tar.gz with a
+    /// manifest of counts and SHA-256s, while the relay serves.
+    Backup {
+        /// The archive to write (written beside it first, then renamed).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into an empty directory, check it against its
+    /// manifest, give it a new storage epoch and verify it.
+    Restore {
+        /// The archive `admin backup` wrote.
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Check a data directory: every document loads, ledgers match the
+    /// documents, serial series have no gap, blobs match their hashes.
+    /// Exit code 0 when sound, 1 when anything is wrong.
+    Verify,
     /// Create a user.
     CreateUser {
         #[arg(long)]
@@ -188,14 +373,14 @@ enum AdminAction {
 ///
 /// # Errors
 /// Bad arguments, a data directory that cannot be opened, a port in use.
-pub async fn run() -> anyhow::Result<()> {
+pub async fn run() -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args_with_config(std::env::args_os().collect())?);
     match cli.command {
         Command::Demo {
             data,
@@ -224,6 +409,7 @@ pub async fn run() -> anyhow::Result<()> {
                 "propsync relay listening on http://{addr} (data in {})",
                 data.display()
             );
+            tuning.schedule_backups(&data)?;
             crate::serve(listener, relay, shutdown()).await?;
         }
         Command::Serve {
@@ -249,16 +435,98 @@ pub async fn run() -> anyhow::Result<()> {
                 listener.local_addr()?,
                 data.display()
             );
+            tuning.schedule_backups(&data)?;
             crate::serve(listener, relay, shutdown()).await?;
         }
         Command::Admin { data, action } => {
+            let data = data.context("--data DIR (or PROPSYNC_DATA) is required")?;
+            match action {
+                AdminAction::Backup { out } => return ops_backup(&data, &out),
+                AdminAction::Restore { from } => return ops_restore(&from, &data),
+                AdminAction::Verify => return ops_verify(&data),
+                _ => {}
+            }
             let relay = crate::open(Config::new(data, "127.0.0.1:0".parse()?))
                 .await
                 .context("opening the data directory")?;
             admin(&relay, action).await?;
         }
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ops_backup(data: &std::path::Path, out: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let m = crate::ops::backup(data, out, &mut crate::ops::stderr_progress())?;
+    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "备份完成 / backup written: {} ({} KiB, {:.1} s): {} tickets, {} serials, {} documents, {} changes, {} blobs",
+        out.display(),
+        size / 1024,
+        started.elapsed().as_secs_f64(),
+        m.counts.tickets,
+        m.counts.serials,
+        m.counts.documents,
+        m.counts.changes,
+        m.counts.blobs
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ops_restore(from: &std::path::Path, data: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let r = crate::ops::restore(from, data, &mut crate::ops::stderr_progress())?;
+    let c = &r.manifest.counts;
+    eprintln!(
+        "恢复完成 / restored {} (taken {}) into {} in {:.1} s: {} files checked against the manifest; \
+         {} tickets, {} serials, {} documents, {} changes, {} blobs; new storage epoch {}",
+        from.display(),
+        r.manifest.taken_at,
+        data.display(),
+        started.elapsed().as_secs_f64(),
+        r.files_checked,
+        c.tickets,
+        c.serials,
+        c.documents,
+        c.changes,
+        c.blobs,
+        r.epoch
+    );
+    Ok(report_verify(&r.verify))
+}
+
+fn ops_verify(data: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let r = crate::ops::verify(data, &mut crate::ops::stderr_progress())?;
+    Ok(report_verify(&r))
+}
+
+fn report_verify(r: &crate::ops::VerifyReport) -> ExitCode {
+    #[allow(clippy::print_stdout, reason = "the problems are the command's output")]
+    for p in &r.problems {
+        println!("{p}");
+    }
+    eprintln!(
+        "校验 / verify: {} documents loaded, {} ledger changes found in their documents, \
+         {} serial numbers checked, {} blobs hashed: {}",
+        r.documents_loaded,
+        r.changes_checked,
+        r.serials_checked,
+        r.blobs_hashed,
+        if r.ok() {
+            "无问题 / sound".to_owned()
+        } else {
+            format!(
+                "{} 个问题 / {} problems",
+                r.problems.len(),
+                r.problems.len()
+            )
+        }
+    );
+    if r.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> {
@@ -324,6 +592,8 @@ async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> 
                 .map_err(e)?;
             eprintln!("the property's time zone is now {}", tz.name());
         }
+        // Backup, restore and verify never open the relay: handled in `run`.
+        AdminAction::Backup { .. } | AdminAction::Restore { .. } | AdminAction::Verify => {}
         AdminAction::ExportSyncLog { out, sessions } => {
             let csv = crate::admin::export_sync_log(relay).await.map_err(e)?;
             std::fs::write(&out, csv).with_context(|| format!("writing {}", out.display()))?;
@@ -341,4 +611,89 @@ async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> 
 
 async fn shutdown() {
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+
+    fn args(a: &[&str]) -> Vec<OsString> {
+        a.iter().map(OsString::from).collect()
+    }
+
+    fn strings(a: Vec<OsString>) -> Vec<String> {
+        a.into_iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn the_configuration_file_adds_the_settings_the_command_line_does_not_give() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let file = dir.path().join("relay.toml");
+        std::fs::write(
+            &file,
+            "data = \"/srv/p\"\nlisten = \"127.0.0.1:9\"\nno_limits = true\nsecure_cookies = false\n\
+             trusted_proxy = [\"10.0.0.1\", \"10.0.0.2\"]\nbackup_keep = 3\n",
+        )
+        .expect("written");
+        let path = file.to_string_lossy().into_owned();
+        let got = strings(
+            super::args_with_config(args(&[
+                "propsync-server",
+                "serve",
+                "--config",
+                &path,
+                "--listen",
+                "0.0.0.0:1",
+            ]))
+            .expect("read"),
+        );
+        let tail = got[5..].join(" ");
+        assert!(tail.contains("--data /srv/p"), "{tail}");
+        assert!(
+            !tail.contains("127.0.0.1:9"),
+            "the command line wins: {tail}"
+        );
+        assert!(tail.contains("--no-limits"));
+        assert!(!tail.contains("--secure-cookies"), "false adds nothing");
+        assert!(tail.contains("--trusted-proxy 10.0.0.1 --trusted-proxy 10.0.0.2"));
+        assert!(tail.contains("--backup-keep 3"));
+        // And clap takes the result.
+        assert!(<super::Cli as clap::Parser>::try_parse_from(got).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_setting_is_refused_with_the_known_ones() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let file = dir.path().join("relay.toml");
+        std::fs::write(&file, "no_limit = true\n").expect("written");
+        let path = file.to_string_lossy().into_owned();
+        let e = super::args_with_config(args(&["propsync-server", "serve", "--config", &path]))
+            .expect_err("unknown");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("\"no_limit\"") && msg.contains("no_limits"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn backup_intervals_read_with_their_unit() {
+        assert_eq!(
+            super::parse_every("6h"),
+            Ok(std::time::Duration::from_secs(6 * 3_600))
+        );
+        assert_eq!(
+            super::parse_every("30m"),
+            Ok(std::time::Duration::from_secs(1_800))
+        );
+        assert_eq!(
+            super::parse_every("1d"),
+            Ok(std::time::Duration::from_secs(86_400))
+        );
+        assert!(super::parse_every("0h").is_err());
+        assert!(super::parse_every("6w").is_err());
+        assert!(super::parse_every("h").is_err());
+    }
 }

@@ -158,6 +158,9 @@ pub(crate) struct Hub {
     pub(crate) policy: Policy,
     pub(crate) relay_actor: ActorId,
     pub(crate) relay_peer: PeerId,
+    /// The storage epoch (new on every restore), sent to devices as the
+    /// `peer` message's `storageId`.
+    pub(crate) storage_epoch: Option<String>,
     pub(crate) limits: Limits,
     pub(crate) clock: Clock,
     /// The secret dashboard users' actors are derived from (kept in the
@@ -197,6 +200,7 @@ impl Hub {
             policy: Policy::default(),
             relay_actor,
             relay_peer,
+            storage_epoch: None,
             limits: Limits::default(),
             clock,
             web_key,
@@ -208,6 +212,21 @@ impl Hub {
             inboxes: inboxes::Keeper::default(),
             watchers: sync::Watchers::default(),
             stopping: tokio::sync::watch::Sender::new(false),
+        }
+    }
+
+    /// Relay actors a restore retired: their changes, coming back up from
+    /// devices, are refused as another device's, never bound to the sender.
+    pub(crate) fn retire_actors(&self, retired: &[ActorId]) {
+        let relay = (
+            DeviceId::new("relay.before-restore")
+                .unwrap_or_else(|_| unreachable!("a valid device id")),
+            UserId::new("relay").unwrap_or_else(|_| unreachable!("a valid user id")),
+        );
+        if let Ok(mut cache) = self.actors.lock() {
+            for a in retired {
+                cache.insert(a.clone(), relay.clone());
+            }
         }
     }
 

@@ -23,6 +23,7 @@ pub mod error;
 mod hub;
 mod limits;
 pub mod metrics;
+pub mod ops;
 mod reports;
 mod seclog;
 mod session;

@@ -6,6 +6,6 @@
 static GLOBAL: server::Allocator = server::Allocator;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     server::cli::run().await
 }

@@ -87,6 +87,16 @@ pub async fn open(config: Config) -> Result<Relay, StoreError> {
         clock,
     );
     hub.limits.max_change_bytes = config.max_change_bytes;
+    hub.storage_epoch = Some(storage_epoch(&db).await?);
+    let retired: Vec<ActorId> = db
+        .read(|c| records::meta(c, crate::ops::RETIRED_ACTORS_KEY))
+        .await?
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|a| hex::decode(a).ok())
+        .map(ActorId::from)
+        .collect();
+    hub.retire_actors(&retired);
     let hub = Arc::new(hub);
     let seclog = SecurityLog::start(db.clone(), config.security_log_flush);
     Ok(Relay {
@@ -98,6 +108,18 @@ pub async fn open(config: Config) -> Result<Relay, StoreError> {
         config: Arc::new(config),
         enrol_limiter: Arc::default(),
     })
+}
+
+/// The relay's storage epoch, made on first start and anew by a restore.
+async fn storage_epoch(db: &Db) -> Result<String, StoreError> {
+    let key = crate::ops::EPOCH_KEY;
+    if let Some(e) = db.read(move |c| records::meta(c, key)).await? {
+        return Ok(e);
+    }
+    let e = hex::encode(rand::random::<[u8; 16]>());
+    let e2 = e.clone();
+    db.write(move |tx| records::set_meta(tx, key, &e2)).await?;
+    Ok(e)
 }
 
 /// The secret dashboard users' actors are derived from, made on first start.

@@ -39,6 +39,17 @@ pub enum StoreError {
     /// The writer thread has stopped.
     #[error("the storage writer has stopped")]
     Closed,
+    /// The database was written by a newer relay: it is left untouched.
+    #[error(
+        "the database is schema version {found}, made by a newer relay; this relay knows up to version {known}. \
+         Run the newer relay, or restore a backup taken before the upgrade"
+    )]
+    TooNew {
+        /// The database's version.
+        found: usize,
+        /// The newest this relay knows.
+        known: usize,
+    },
 }
 
 impl StoreError {
@@ -108,26 +119,56 @@ fn open_connection(path: &Path, write: bool) -> StoreResult<Connection> {
     Ok(conn)
 }
 
-fn migrate(conn: &mut Connection) -> StoreResult<()> {
+/// The schema version this relay writes: the number of migrations it knows.
+/// A data directory stores its version in `PRAGMA user_version`.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Brings the database up to [`SCHEMA_VERSION`]: every missing migration in
+/// one transaction (all or nothing), after copying the database to
+/// `<db>.before-v<old>-to-v<new>` with `VACUUM INTO`. A database from a
+/// newer relay is refused and left as it is.
+fn migrate(conn: &mut Connection, path: &Path) -> StoreResult<()> {
     let version: usize = conn
         .pragma_query_value(None, "user_version", |r| r.get::<_, i64>(0))
         .map(|v| usize::try_from(v).unwrap_or(0))?;
-    if version > MIGRATIONS.len() {
-        return Err(StoreError::Corrupt(format!(
-            "the database is schema version {version}, newer than this relay ({})",
-            MIGRATIONS.len()
-        )));
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::TooNew {
+            found: version,
+            known: SCHEMA_VERSION,
+        });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-        let tx = conn.transaction()?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    if version > 0 {
+        // An existing property: keep a copy of it as it was before the upgrade.
+        let copy = path.with_file_name(format!(
+            "{}.before-v{version}-to-v{SCHEMA_VERSION}",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or("propsync.sqlite3")
+        ));
+        if !copy.exists() {
+            let target = copy.to_string_lossy().into_owned();
+            conn.execute("VACUUM INTO ?1", [target])?;
+            tracing::warn!(
+                from = version,
+                to = SCHEMA_VERSION,
+                copy = %copy.display(),
+                "upgrading the database; a copy of it as it was is kept"
+            );
+        }
+    }
+    let tx = conn.transaction()?;
+    for sql in MIGRATIONS.iter().skip(version) {
         tx.execute_batch(sql)?;
-        tx.pragma_update(
-            None,
-            "user_version",
-            i64::try_from(i + 1).unwrap_or(i64::MAX),
-        )?;
-        tx.commit()?;
     }
+    tx.pragma_update(
+        None,
+        "user_version",
+        i64::try_from(SCHEMA_VERSION).unwrap_or(i64::MAX),
+    )?;
+    tx.commit()?;
     Ok(())
 }
 
@@ -148,7 +189,7 @@ impl Db {
     /// As [`Db::open`].
     pub fn open_with_limit(path: &Path, max_pages: Option<u32>) -> StoreResult<Self> {
         let mut conn = open_connection(path, true)?;
-        migrate(&mut conn)?;
+        migrate(&mut conn, path)?;
         if let Some(pages) = max_pages {
             // SQLite answers with the limit it applied; it never goes below the
             // database's current size.

@@ -234,6 +234,7 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
     };
     let mut peer: Option<Peer> = None;
     let relay_peer = hub.relay_peer.clone();
+    let storage_epoch = hub.storage_epoch.clone();
     let mut end = "client closed".to_owned();
     let refuse = |peer_id: Option<&PeerId>, message: String| {
         Outgoing::Msg(Message::Error {
@@ -338,7 +339,7 @@ async fn run(relay: Relay, principal: Principal, addr: Option<String>, socket: W
                         sender_id: relay_peer.clone(),
                         target_id: sender_id,
                         peer_metadata: Some(wire::PeerMetadata {
-                            storage_id: None,
+                            storage_id: storage_epoch.clone(),
                             is_ephemeral: false,
                         }),
                         selected_protocol_version: "1".into(),

@@ -6,6 +6,6 @@
 static GLOBAL: harness::server::Allocator = harness::server::Allocator;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     harness::server::cli::run().await
 }

@@ -96,6 +96,7 @@ impl Session {
             peer_id: super::peer_id(&identity, &actor)?,
             actor,
             inbox: identity.inbox.map(|u| u.id()),
+            relay_epoch: store::meta_get(conn, "relay_epoch")?,
         };
         drop(store);
         Ok(Self {
@@ -173,6 +174,10 @@ impl Session {
                         store::doc_ensure(tx, doc, Listing::Listed)?;
                         store::chunk_append(tx, doc, &chunk)?;
                         changed.insert(doc);
+                    }
+                    Effect::RelayEpoch { epoch } => {
+                        store::sync_states_forget(tx, relay)?;
+                        store::meta_put(tx, "relay_epoch", &epoch)?;
                     }
                     Effect::StoreSyncState { doc, state } => {
                         store::doc_ensure(tx, doc, Listing::Listed)?;

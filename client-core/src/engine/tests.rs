@@ -13,6 +13,7 @@ fn engine(docs: Vec<LocalDoc>) -> Engine {
             peer_id: PeerId::new("dev-1").unwrap(),
             actor: ActorId::from(b"device-actor-001".to_vec()),
             inbox: None,
+            relay_epoch: None,
         },
         docs,
     )
@@ -240,6 +241,7 @@ fn a_reconnect_asks_by_digest_and_syncs_only_what_the_relay_names() {
             peer_id: PeerId::new("dev-1").unwrap(),
             actor: ActorId::from(b"device-actor-001".to_vec()),
             inbox: Some(inbox),
+            relay_epoch: None,
         },
         docs,
     );
@@ -282,4 +284,83 @@ fn a_reconnect_asks_by_digest_and_syncs_only_what_the_relay_names() {
     let mut want = vec![ids[3], ids[7]];
     want.sort();
     assert_eq!(synced, want);
+}
+
+fn peer_with_epoch(epoch: &str) -> Input {
+    Input::Received(Message::Peer {
+        sender_id: PeerId::new("relay").unwrap(),
+        target_id: PeerId::new("dev-1").unwrap(),
+        peer_metadata: Some(schema::wire::PeerMetadata {
+            storage_id: Some(epoch.into()),
+            is_ephemeral: false,
+        }),
+        selected_protocol_version: "1".into(),
+    })
+}
+
+/// What the device's first sync message says the relay already has.
+fn last_sync_sent(out: &[Effect]) -> Vec<ChangeHash> {
+    let data = sends(out)
+        .iter()
+        .find_map(|m| match m {
+            Message::Sync { data, .. } => Some(data.clone()),
+            _ => None,
+        })
+        .expect("a sync message");
+    let msg = sync::Message::decode(&data).unwrap();
+    msg.have
+        .first()
+        .map(|h| h.last_sync.clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_relay_with_a_new_storage_epoch_makes_the_device_forget_what_it_believed_the_relay_has() {
+    let id = DocId::random();
+    let mut doc = Automerge::new().with_actor(ActorId::from(b"device-actor-001".to_vec()));
+    let mut tx = doc.transaction();
+    tx.put(ROOT, "type", "ticket").unwrap();
+    tx.commit();
+    let heads = doc.get_heads();
+    // A saved state that says the relay has every change.
+    let mut state = sync::State::new();
+    state.shared_heads = heads.clone();
+    let local = |doc: &Automerge| LocalDoc {
+        id,
+        doc: doc.clone(),
+        sync_state: Some(state.encode()),
+        listing: Listing::Listed,
+        unacked: vec![],
+    };
+    let with_epoch = |epoch: Option<&str>, doc: &Automerge| {
+        Engine::new(
+            EngineConfig {
+                peer_id: PeerId::new("dev-1").unwrap(),
+                actor: ActorId::from(b"device-actor-001".to_vec()),
+                inbox: None,
+                relay_epoch: epoch.map(str::to_owned),
+            },
+            vec![local(doc)],
+        )
+    };
+    // The same epoch: the saved state is trusted.
+    let mut same = with_epoch(Some("epoch-1"), &doc);
+    same.handle(Input::Connected);
+    let out = same.handle(peer_with_epoch("epoch-1"));
+    assert!(!out.iter().any(|e| matches!(e, Effect::RelayEpoch { .. })));
+    assert_eq!(last_sync_sent(&out), heads);
+    // A new epoch (the relay was restored): forgotten, and remembered anew.
+    let mut restored = with_epoch(Some("epoch-1"), &doc);
+    restored.handle(Input::Connected);
+    let out = restored.handle(peer_with_epoch("epoch-2"));
+    assert!(matches!(
+        &out[0],
+        Effect::RelayEpoch { epoch } if epoch == "epoch-2"
+    ));
+    assert!(last_sync_sent(&out).is_empty(), "nothing assumed shared");
+    // A relay that sends no epoch changes nothing.
+    let mut old = with_epoch(Some("epoch-1"), &doc);
+    old.handle(Input::Connected);
+    let out = old.handle(peer());
+    assert_eq!(last_sync_sent(&out), heads);
 }

@@ -88,6 +88,10 @@ pub(crate) struct Conn {
     pub(crate) changed: Vec<DocId>,
 }
 
+/// The storage epoch of the relay under test (one relay per run), as a
+/// phone keeps it: a reconnect with it keeps the saved sync states.
+static RELAY_EPOCH: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
 impl Conn {
     /// Connects, joins, and waits for nothing: the caller steps it.
     pub(crate) async fn open(
@@ -122,6 +126,7 @@ impl Conn {
                 peer_id,
                 actor: id.actor.clone(),
                 inbox: if target.tokens { id.inbox } else { None },
+                relay_epoch: RELAY_EPOCH.lock().ok().and_then(|e| e.clone()),
             },
             local,
         );
@@ -200,6 +205,12 @@ impl Conn {
                         .send(tungstenite::Message::binary(bytes))
                         .await
                         .context("sending")?;
+                }
+                Effect::RelayEpoch { epoch } => {
+                    self.states.clear();
+                    if let Ok(mut e) = RELAY_EPOCH.lock() {
+                        *e = Some(epoch);
+                    }
                 }
                 Effect::StoreSyncState { doc, state } => {
                     self.states.insert(doc, state);
