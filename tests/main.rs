@@ -20,4 +20,5 @@ mod powercut;
 mod proxy;
 mod relay;
 mod soak;
+mod tidy;
 mod time_zone;

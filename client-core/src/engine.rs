@@ -1,3 +1,4 @@
+// Long file: the device's sync state machine: one state and its transitions (its tests are in engine/tests.rs).
 //! The sync engine: the device's half of the automerge-repo protocol with the
 //! relay, as a state machine with no IO (after automerge's `sync.rs` and
 //! samod-core). [`Input`]s go in (connected, a decoded message, disconnected);

@@ -1,3 +1,4 @@
+// Long file: every SQL statement of the device's store, beside the schema it reads (store/sql).
 //! The device's SQLite store (DESIGN.md §7): documents as a snapshot plus
 //! incremental chunks, the sync state per relay, pending local actions, the
 //! last verdicts seen, the quarantine, photos, and the enrolment.

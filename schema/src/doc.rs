@@ -1,3 +1,4 @@
+// Long file: the Automerge layout of every document kind, read and written in one place so reader and writer cannot drift.
 //! Reading and writing the document shapes in Automerge: the one module that
 //! knows how a [`Ticket`], [`Household`] or [`Inbox`] is laid out in a document.
 //!

@@ -1,3 +1,4 @@
+// Long file: the whole automerge-repo wire codec (CBOR reader, writer, every message) in one place, fuzzed as one.
 //! The automerge-repo WebSocket wire protocol (v1): a pure, IO-free codec.
 //!
 //! Every WebSocket binary frame carries one CBOR map. [`decode`] turns a frame

@@ -1,3 +1,4 @@
+// Long file: backup, restore and verify share the archive, its manifest and the checks.
 //! Operating the relay: online backup, restore and verify (`propsync-server
 //! admin backup|restore|verify`, and `serve --backup-every`).
 //!

@@ -1,3 +1,4 @@
+// Long file: one document's state machine on the relay (receive, judge, commit, replies); the judging itself is batch.rs.
 //! One document as the relay holds it, and every decision its sync path
 //! makes, as data in and effects out: which peer may sync it, what a sync
 //! message means for the peer's sync state, what a batch of changes is

@@ -1,3 +1,4 @@
+// Long file: the OpenAPI document, one literal per operation, until it is generated from the types.
 //! The OpenAPI 3.1 document for `/api/v1`, built from [`OPERATIONS`]: one row
 //! per route and method, naming its parameters, request body, success
 //! response and error statuses. Bodies and parameters refer to the shared

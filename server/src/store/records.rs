@@ -1,3 +1,4 @@
+// Long file: every SQL statement of the relay, until the storage interface is split by aggregate.
 //! The rows of the relay's tables and the SQL that reads and writes them.
 //! Writes take `&Transaction`, reads take `&Connection`.
 
