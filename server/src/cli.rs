@@ -176,6 +176,20 @@ enum AdminAction {
         #[arg(long, default_value = "admin")]
         by: String,
     },
+    /// Add or change a charge item: per_area (fen per m² per month),
+    /// per_space (fen per parking space per month), metered or one_off.
+    SetChargeItem {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name_zh: String,
+        #[arg(long)]
+        name_en: String,
+        #[arg(long)]
+        kind: String,
+        #[arg(long, default_value_t = 0)]
+        rate_fen: i64,
+    },
     /// Bill a period (YYYY-MM) for every household: repeating it bills nothing twice.
     BillRun {
         period: String,
@@ -408,6 +422,18 @@ async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> 
                 }
                 Err(other) => return Err(e(other)),
             }
+        }
+        AdminAction::SetChargeItem {
+            code,
+            name_zh,
+            name_en,
+            kind,
+            rate_fen,
+        } => {
+            crate::fees::http::set_item(relay, code, name_zh, name_en, &kind, rate_fen)
+                .await
+                .map_err(e)?;
+            eprintln!("charge item set");
         }
         AdminAction::BillRun { period, by } => {
             let r = crate::fees::http::run_bills(relay, &period, &by)

@@ -23,6 +23,7 @@ pub(crate) mod import;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
+use futures_util::StreamExt;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use schema::doc::rfc3339;
 use schema::household::{Arrear, Contact, Household, HouseholdPrivate, Resident as DocResident};
@@ -683,13 +684,12 @@ pub(crate) async fn materialise_pending(relay: &Relay) -> AppResult<usize> {
         })
         .await?;
     let n = pending.len();
-    for (i, (f, arrears)) in pending.into_iter().enumerate() {
+    // Documents are independent: several at once share the store's group
+    // commits (one fsync for many), which is what makes 2,000 take seconds.
+    let mut writes = futures_util::stream::iter(pending.into_iter().map(|(f, arrears)| async move {
         let json =
             serde_json::to_string(&arrears).map_err(|e| AppError::Internal(e.to_string()))?;
         write_documents(relay, &f, arrears).await?;
-        if (i + 1) % 500 == 0 {
-            tracing::info!(written = i + 1, of = n, "household documents written");
-        }
         let (id, version) = (f.id, f.version);
         relay
             .db
@@ -701,9 +701,22 @@ pub(crate) async fn materialise_pending(relay: &Relay) -> AppResult<usize> {
                 Ok(())
             })
             .await?;
+        Ok::<(), AppError>(())
+    }))
+    .buffer_unordered(WRITERS_AT_ONCE);
+    let mut done = 0;
+    while let Some(r) = writes.next().await {
+        r?;
+        done += 1;
+        if done % 500 == 0 {
+            tracing::info!(written = done, of = n, "household documents written");
+        }
     }
     Ok(n)
 }
+
+/// Household documents written at once by [`materialise_pending`].
+const WRITERS_AT_ONCE: usize = 32;
 
 async fn write_documents(
     relay: &Relay,

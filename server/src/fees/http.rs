@@ -71,6 +71,16 @@ async fn put_item(
     Body(item): Body<Item>,
 ) -> AppResult<Json<Value>> {
     require(&p, &[Role::Manager], "set charge items")?;
+    check_item(&item)?;
+    let stored = item.clone();
+    relay
+        .db
+        .write(move |tx| ledger::put_item(tx, &stored))
+        .await?;
+    Ok(Json(json!({ "item": item })))
+}
+
+fn check_item(item: &Item) -> AppResult<()> {
     let code_ok = !item.code.is_empty()
         && item.code.len() <= 40
         && item
@@ -89,12 +99,39 @@ async fn put_item(
             "a monthly item needs a positive rate in fen".into(),
         ));
     }
-    let stored = item.clone();
+    Ok(())
+}
+
+/// Adds or changes a charge item (the admin command).
+///
+/// # Errors
+/// [`AppError::BadRequest`] for a bad kind, code or rate; storage errors.
+pub(crate) async fn set_item(
+    relay: &Relay,
+    code: String,
+    name_zh: String,
+    name_en: String,
+    kind: &str,
+    rate_fen: i64,
+) -> AppResult<()> {
+    let kind: ItemKind = serde_json::from_value(Value::String(kind.to_owned())).map_err(|_| {
+        AppError::BadRequest(format!(
+            "{kind:?} is not per_area, per_space, metered or one_off"
+        ))
+    })?;
+    let item = Item {
+        code,
+        name_zh,
+        name_en,
+        kind,
+        rate_fen,
+    };
+    check_item(&item)?;
     relay
         .db
-        .write(move |tx| ledger::put_item(tx, &stored))
+        .write(move |tx| ledger::put_item(tx, &item))
         .await?;
-    Ok(Json(json!({ "item": item })))
+    Ok(())
 }
 
 #[derive(Deserialize)]
