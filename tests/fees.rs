@@ -271,6 +271,11 @@ async fn a_year_of_billing_for_two_hundred_households() -> Result<()> {
                 manager.get("/api/v1/reports/fee-collection").await?,
             )
             .await?;
+            // The cashier's daily close lists every fee receipt of the day:
+            // 30 × 200.00 + 10 × 1,000.00.
+            let close = ok("close", cashier.get("/api/v1/reports/cashier-close").await?).await?;
+            assert_eq!(stat(&close, "fee receipts"), 40);
+            assert_eq!(stat(&close, "fee received (fen)"), 1_600_000);
             // A second run of the month bills nothing.
             let again = run(&manager, "2026-11").await?;
             assert_eq!(again["run"]["billed"], 0);

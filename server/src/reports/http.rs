@@ -121,6 +121,18 @@ async fn report(
     .await
     .map_err(|e| AppError::Internal(e.to_string()))?
     .ok_or_else(|| AppError::Internal("report vanished".into()))?;
+    let report = if name == "cashier-close" {
+        relay
+            .db
+            .read(move |c| {
+                let mut report = report;
+                super::fee_collection::add_fee_receipts(c, &mut report, from, as_of)?;
+                Ok(report)
+            })
+            .await?
+    } else {
+        report
+    };
     Ok(respond(&report, as_of, q.format.as_deref()))
 }
 
