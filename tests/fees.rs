@@ -301,6 +301,9 @@ async fn a_year_of_billing_for_two_hundred_households() -> Result<()> {
     let later = ok("report", manager.get(q).await?).await?;
     assert_eq!(later["summary"], november["summary"]);
     assert_eq!(later["tables"], november["tables"]);
+    let (status, xlsx) = manager.get_text(&format!("{q}&format=xlsx")).await?;
+    assert_eq!(status, 200);
+    assert!(xlsx.starts_with("PK"), "an XLSX file is a zip archive");
     let (status, csv) = manager.get_text(&format!("{q}&format=csv")).await?;
     assert_eq!(status, 200);
     assert!(

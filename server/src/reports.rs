@@ -19,9 +19,10 @@
 //! (`/api/v1/reports/{name}`) in `http.rs`.
 
 mod daily;
-mod fee_collection;
+pub(crate) mod fee_collection;
 mod http;
 mod weekly;
+pub(crate) mod xlsx;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;

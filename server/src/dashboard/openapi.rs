@@ -360,7 +360,8 @@ pub(crate) const OPERATIONS: &[Op] = &[
         "/api/v1/reports/{name}",
         "get",
         "reports",
-        "One report as of a cut-off (JSON, or CSV with format=csv; any other format is JSON)",
+        "One report as of a cut-off (JSON, CSV with format=csv, an XLSX workbook with format=xlsx; \
+         any other format is JSON)",
     )
     .params(&[
         path("name", "ReportName"),
@@ -1152,7 +1153,7 @@ fn schemas() -> Value {
     let reports = json!({
         "ReportPeriod": object(&["basis", "span", "zh", "en"], json!({
             "basis": { "type": "string", "description": "what the period counts: received_in_period, issued_in_period, made_in_period, due_or_made_in_period, open_at_cut_off" },
-            "span": { "type": "string", "enum": ["day", "week"], "description": "the default period: the cut-off's local day, or its week from Monday 00:00 local" },
+            "span": { "type": "string", "enum": ["day", "week", "month"], "description": "the default period: the cut-off's local day, its week from Monday 00:00 local, or its month from the 1st" },
             "zh": string, "en": string,
         })),
         "ReportList": object(&["time_zone", "reports"], json!({

@@ -302,6 +302,7 @@ pub(crate) fn preview(
 
 #[cfg(test)]
 mod tests {
+    use super::Format as Format_;
     use super::*;
 
     fn units() -> BTreeSet<String> {
@@ -351,6 +352,42 @@ mod tests {
             ],
             "{:#?}",
             p.errors
+        );
+    }
+
+    #[test]
+    fn an_xlsx_sheet_reads_like_csv_dates_and_numbers_included() {
+        use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+        let mut wb = Workbook::new();
+        let ws = wb.add_worksheet();
+        let date = Format::new().set_num_format("yyyy-mm-dd");
+        for (c, h) in (0u16..).zip(["单元", "类型", "姓名", "电话", "入住日期"]) {
+            ws.write_string(0, c, h).unwrap();
+        }
+        ws.write_string(1, 0, "T1-101").unwrap();
+        ws.write_string(1, 1, "业主").unwrap();
+        ws.write_string(1, 2, "王芳").unwrap();
+        // A phone typed as a number, a move-in typed as a date.
+        ws.write_number(1, 3, 13_912_345_678.0).unwrap();
+        let d = ExcelDateTime::from_ymd(2025, 3, 1).unwrap();
+        ws.write_datetime_with_format(1, 4, &d, &date).unwrap();
+        ws.write_string(2, 0, "T1-999").unwrap();
+        ws.write_string(2, 1, "租户").unwrap();
+        ws.write_string(2, 2, "李敏").unwrap();
+        ws.write_string(2, 4, "2025-03-01").unwrap();
+        let bytes = wb.save_to_buffer().unwrap();
+        let p = preview(&bytes, Format_::Xlsx, &units()).unwrap();
+        assert_eq!(p.households.len(), 1);
+        let h = &p.households[0];
+        assert_eq!(h.residents[0].phone, "13912345678");
+        assert_eq!(h.move_in, NaiveDate::from_ymd_opt(2025, 3, 1).unwrap());
+        assert_eq!(
+            p.errors,
+            [RowError {
+                row: 3,
+                column: "单元".into(),
+                message: "no unit \"T1-999\" in the property".into()
+            }]
         );
     }
 

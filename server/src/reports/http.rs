@@ -136,8 +136,29 @@ async fn report(
     Ok(respond(&report, as_of, q.format.as_deref()))
 }
 
-/// The report as JSON, or as a CSV download.
+/// The report as JSON, or as a CSV or XLSX download.
 fn respond(report: &super::Report, as_of: DateTime<Utc>, format: Option<&str>) -> Response {
+    if format == Some("xlsx") {
+        let file = format!("{}-{}.xlsx", report.name, as_of.format("%Y%m%dT%H%M%SZ"));
+        return match super::xlsx::to_xlsx(report) {
+            Ok(bytes) => (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_owned(),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{file}\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response(),
+            Err(e) => AppError::Internal(format!("xlsx: {e}")).into_response(),
+        };
+    }
     if format == Some("csv") {
         let file = format!("{}-{}.csv", report.name, as_of.format("%Y%m%dT%H%M%SZ"));
         return (

@@ -226,6 +226,34 @@ fn payments_go_to_the_oldest_bills_and_the_rest_is_credit() {
 }
 
 #[test]
+fn report_16_exports_as_a_workbook_with_its_formulas() {
+    use calamine::{Data, Reader, Xlsx};
+    let f = fixture();
+    f.db.write_blocking(|tx| bill_run(tx, period("2026-01"), "m", at(2026, 1, 31), TZ))
+        .unwrap();
+    let r = read(&f.db, |c| {
+        crate::reports::fee_collection::compute(c, at(2026, 1, 31), at(2026, 1, 31), TZ)
+    });
+    let bytes = crate::reports::xlsx::to_xlsx(&r).unwrap();
+    let mut book = Xlsx::new(std::io::Cursor::new(bytes)).unwrap();
+    let sheet = book.worksheet_range_at(0).unwrap().unwrap();
+    let cells: Vec<String> = sheet
+        .rows()
+        .flat_map(|r| r.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .collect();
+    assert!(
+        cells.iter().any(|c| c == "本期实收 ÷ 本期应收"),
+        "{cells:?}"
+    );
+    // Two households billed, none paid: 0.00% and 2 households in arrears.
+    let row = sheet
+        .rows()
+        .find(|r| r.first() == Some(&Data::String("欠费户数 / households_in_arrears".into())))
+        .unwrap();
+    assert_eq!(row[1], Data::Float(2.0));
+}
+
+#[test]
 fn refunds_and_adjustments_reverse_and_never_exceed() {
     let f = fixture();
     let b = f.b;
