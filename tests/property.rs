@@ -143,6 +143,19 @@ async fn household_files_keep_their_history_and_phones_stay_private() -> Result<
         "138 0000 1111"
     );
 
+    // Report 17: the extract carries the file, its history and its ledger;
+    // the front desk sees only whether the household owes.
+    let (status, x) = manager
+        .get(&format!("/api/v1/household-files/{id}/extract"))
+        .await?;
+    assert_eq!(status, 200, "{x}");
+    assert_eq!(x["history"].as_array().map(Vec::len), Some(2));
+    assert_eq!(x["ledger"]["arrears_fen"], 0);
+    let (_, x) = frontdesk
+        .get(&format!("/api/v1/household-files/{id}/extract"))
+        .await?;
+    assert_eq!(x["ledger"], json!({"in_arrears": false}));
+
     // Engineers see no household file here (phones are private).
     let eng = relay.api("eng1").await?;
     let (status, _) = eng.get(&format!("/api/v1/household-files/{id}")).await?;

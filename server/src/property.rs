@@ -586,14 +586,21 @@ pub(crate) async fn edit_household(
                     "the household file is at version {version}, not {expected_version}: someone edited it meanwhile; reload and edit again"
                 )));
             }
-            let unit_ok: bool = tx.query_row(
-                "SELECT count(*) > 0 FROM units WHERE code = ?1",
-                [&input.unit],
-                |r| r.get(0),
-            )?;
-            if !unit_ok {
+            let building: Option<String> = tx
+                .query_row(
+                    "SELECT building FROM units WHERE code = ?1",
+                    [&input.unit],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let Some(building) = building else {
                 return Err(StoreError::Conflict(format!("no unit {:?}", input.unit)));
-            }
+            };
+            // The household index (search, tickets) follows a change of unit.
+            tx.execute(
+                "UPDATE households SET building = ?2, unit = ?3 WHERE doc_id = ?1",
+                params![id.to_string(), building, input.unit],
+            )?;
             let after =
                 serde_json::to_string(&input).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let next = version + 1;

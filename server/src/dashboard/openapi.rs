@@ -525,6 +525,15 @@ pub(crate) const OPERATIONS: &[Op] = &[
     .body(Content::Json("Object"))
     .errors(&[400, 401, 403, 404, 409, 413]),
     op(
+        "/api/v1/household-files/{id}/extract",
+        "get",
+        "property",
+        "Report 17, the household file extract: the file, its history, its tickets and its fee \
+         ledger (for the front desk only whether it is in arrears)",
+    )
+    .params(&[path("id", "DocId")])
+    .errors(&[400, 401, 403, 404]),
+    op(
         "/api/v1/household-files/import",
         "post",
         "property",

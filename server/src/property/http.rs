@@ -30,6 +30,7 @@ pub(crate) fn router() -> Router<Relay> {
         .route("/api/v1/household-files", get(list_files).post(create_file))
         .route("/api/v1/household-files/{id}", get(get_file).put(edit_file))
         .route("/api/v1/household-files/import", post(import_files))
+        .route("/api/v1/household-files/{id}/extract", get(extract))
 }
 
 const KEEPERS: &[Role] = &[Role::FrontDesk, Role::Supervisor, Role::Manager];
@@ -121,6 +122,54 @@ async fn get_file(
         .await?;
     let file = file.ok_or_else(|| AppError::NotFound(format!("no household {id}")))?;
     Ok(Json(json!({ "household": file, "history": history })))
+}
+
+/// Report 17, the household file extract (一户一档): the file and its
+/// history, every ticket of the household, and its fee ledger (for the front
+/// desk only whether it is in arrears), ready to print.
+async fn extract(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    require(&p, READERS, "read household files")?;
+    let id = parse_id(&id)?;
+    let full_ledger = p.role != Role::FrontDesk;
+    let out = relay
+        .db
+        .read(move |c| {
+            let Some(file) = super::household_file(c, id)? else {
+                return Ok(None);
+            };
+            let mut st = c.prepare(
+                "SELECT doc_id, kind, status, serial, title, received_at FROM tickets
+                 WHERE household = ?1 OR household = ?2 ORDER BY received_at",
+            )?;
+            let tickets = st
+                .query_map([id.url().to_string(), id.to_string()], |r| {
+                    Ok(json!({
+                        "id": r.get::<_, String>(0)?, "kind": r.get::<_, String>(1)?,
+                        "status": r.get::<_, String>(2)?, "serial": r.get::<_, Option<String>>(3)?,
+                        "title": r.get::<_, String>(4)?, "received_at": r.get::<_, String>(5)?,
+                    }))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let ledger = if full_ledger {
+                crate::fees::ledger::statement(c, id)?
+            } else {
+                json!({ "in_arrears": crate::fees::ledger::in_arrears(c, id)? })
+            };
+            Ok(Some(json!({
+                "title": "一户一档 Household file extract",
+                "household": file,
+                "history": super::history(c, id)?,
+                "tickets": tickets,
+                "ledger": ledger,
+            })))
+        })
+        .await?;
+    out.map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("no household {id}")))
 }
 
 #[derive(Deserialize)]
