@@ -161,8 +161,12 @@ async fn household_files_keep_their_history_and_phones_stay_private() -> Result<
     let (status, _) = eng.get(&format!("/api/v1/household-files/{id}")).await?;
     assert_eq!(status, 403);
 
-    // The register also feeds the existing household search (tickets link to it).
+    // The register also feeds the contact form's household search (tickets
+    // link to it): by unit, and by the caller's number.
     let (_, found) = frontdesk.get("/api/v1/households?q=T1-001").await?;
+    assert_eq!(found["households"][0]["id"], json!(id));
+    let (_, found) = frontdesk.get("/api/v1/households?q=13800001111").await?;
+    assert_eq!(found["households"].as_array().map(Vec::len), Some(1));
     assert_eq!(found["households"][0]["id"], json!(id));
     Ok(())
 }

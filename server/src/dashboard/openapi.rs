@@ -407,7 +407,7 @@ pub(crate) const OPERATIONS: &[Op] = &[
         "/api/v1/households",
         "get",
         "households",
-        "Search household files by unit or building",
+        "Search household files by unit or building, or by a phone number, resident's name or plate",
     )
     .params(&[query("q", "String")])
     .ok(200, Content::Json("HouseholdList"))
