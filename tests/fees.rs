@@ -425,3 +425,87 @@ async fn two_cashiers_paying_one_household_at_once_never_double_allocate() -> Re
     assert_eq!(receipts, expected);
     Ok(())
 }
+
+#[tokio::test]
+async fn reminders_and_posted_charges_land_on_the_household_file() -> Result<()> {
+    static NOW: AtomicI64 = AtomicI64::new(0);
+    let clock = TestClock::new(&NOW);
+    let relay = start(clock).await?;
+    let manager = relay.api("manager").await?;
+    setup(&manager, 1).await?;
+    items(&manager).await?;
+    ok(
+        "item",
+        manager
+            .post(
+                "/api/v1/fees/items",
+                &json!({"code": "water", "name_zh": "水费", "name_en": "water", "kind": "metered", "rate_fen": 0}),
+            )
+            .await?,
+    )
+    .await?;
+    let frontdesk = relay.api("frontdesk").await?;
+    let created = ok(
+        "household",
+        frontdesk
+            .post(
+                "/api/v1/household-files",
+                &json!({"unit": "T1-001", "occupancy": "tenant", "residents": [{"name": "Li", "phone": "13900001111"}], "move_in": "2025-01-01"}),
+            )
+            .await?,
+    )
+    .await?;
+    let id = created["household"]["id"]
+        .as_str()
+        .context("id")?
+        .to_owned();
+    let cashier = relay.api("cashier").await?;
+    let water = json!({"household": id, "item": "water", "period": "2025-11", "amount_fen": 4_500,
+                       "note": "meter 120 → 135", "request_id": "water-2025-11-T1-001"});
+    let first = ok(
+        "charge",
+        cashier.post("/api/v1/fees/charges", &water).await?,
+    )
+    .await?;
+    let again = ok(
+        "charge",
+        cashier.post("/api/v1/fees/charges", &water).await?,
+    )
+    .await?;
+    assert_eq!(first["bill"], again["bill"], "a retried post bills once");
+    // The monthly items are billed by the run, never posted by hand.
+    let mut fee = water.clone();
+    fee["item"] = json!("property_fee");
+    fee["request_id"] = json!("fee-by-hand");
+    let (status, _) = cashier.post("/api/v1/fees/charges", &fee).await?;
+    assert_eq!(status, 409);
+
+    let (status, _) = cashier
+        .post(
+            "/api/v1/fees/reminders",
+            &json!({"household": id, "channel": "fax", "result": "sent"}),
+        )
+        .await?;
+    assert_eq!(status, 409, "an unknown channel is refused");
+    ok(
+        "reminder",
+        frontdesk
+            .post(
+                "/api/v1/fees/reminders",
+                &json!({"household": id, "channel": "phone", "result": "will pay on Friday 周五缴费"}),
+            )
+            .await?,
+    )
+    .await?;
+    let (_, st) = cashier
+        .get(&format!("/api/v1/fees/households/{id}"))
+        .await?;
+    assert_eq!(st["arrears_fen"], 4_500);
+    assert_eq!(st["reminders"][0]["by"], "frontdesk");
+    assert_eq!(st["reminders"][0]["channel"], "phone");
+    let (_, fd) = frontdesk
+        .get(&format!("/api/v1/fees/households/{id}"))
+        .await?;
+    assert_eq!(fd["in_arrears"], true);
+    Ok(())
+}
