@@ -2263,6 +2263,9 @@ fn expect_week(r: &BTreeMap<&str, Value>, names: &BTreeMap<String, String>) -> R
             ("materials cost (fen)", json!(22_100)),
             ("outstanding (fen)", json!(5_000)),
             ("orders awaiting the cashier", json!(1)),
+            // The fee ledger's side (the demo property bills no fees).
+            ("fee receipts", json!(0)),
+            ("fee received (fen)", json!(0)),
         ],
         &[
             (
@@ -2314,6 +2317,8 @@ fn expect_week(r: &BTreeMap<&str, Value>, names: &BTreeMap<String, String>) -> R
                     "¥50.00"
                 ])],
             ),
+            ("Fee receipts", vec![]),
+            ("Fee refunds and adjustments", vec![]),
         ],
     )?;
 

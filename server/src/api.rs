@@ -743,9 +743,26 @@ async fn households(
         "search households",
     )?;
     let needle = q.q.filter(|s| !s.is_empty() && s.len() < 100);
+    // By unit or building, and, from the household register, by the caller's
+    // phone number, a resident's name or a number plate (the contact form).
     let rows = relay
         .db
-        .read(move |c| records::households(c, needle.as_deref()))
+        .read(move |c| {
+            let mut rows = records::households(c, needle.as_deref())?;
+            if let Some(q) = needle.as_deref() {
+                for f in crate::property::find(c, q)? {
+                    if !rows.iter().any(|r| r.doc_id == f.id) {
+                        rows.push(records::HouseholdRow {
+                            doc_id: f.id,
+                            private_doc: Some(f.private),
+                            building: f.building,
+                            unit: f.data.unit,
+                        });
+                    }
+                }
+            }
+            Ok(rows)
+        })
         .await?;
     Ok(Json(json!({ "households": rows.iter().map(|h| json!({
         "id": h.doc_id.to_string(), "url": h.doc_id.url().to_string(),

@@ -1,3 +1,4 @@
+// Long file: the command line, every subcommand's flags beside the code that runs it.
 //! The `propsync-server` command line: `demo`, `serve` and the admin
 //! commands. The binary's `main` only calls [`run`].
 
@@ -357,6 +358,52 @@ enum AdminAction {
         /// The IANA zone name.
         zone: String,
     },
+    /// Set the property up once: its name, time zone and units (a CSV file
+    /// `building,unit,area_m2` with a header line; areas to 0.01 m²).
+    SetupProperty {
+        #[arg(long)]
+        name: String,
+        /// The IANA time zone.
+        #[arg(long, default_value = "Asia/Shanghai")]
+        time_zone: String,
+        /// The units CSV.
+        #[arg(long)]
+        units: PathBuf,
+        /// The user setting it up (recorded on the property).
+        #[arg(long, default_value = "admin")]
+        by: String,
+    },
+    /// Import household files from a CSV or XLSX file: checked whole, then
+    /// (with --commit) written in one transaction, or refused naming every
+    /// bad row and column.
+    ImportHouseholds {
+        file: PathBuf,
+        /// Write; without it the import is only checked.
+        #[arg(long)]
+        commit: bool,
+        #[arg(long, default_value = "admin")]
+        by: String,
+    },
+    /// Add or change a charge item: per_area (fen per m² per month),
+    /// per_space (fen per parking space per month), metered or one_off.
+    SetChargeItem {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name_zh: String,
+        #[arg(long)]
+        name_en: String,
+        #[arg(long)]
+        kind: String,
+        #[arg(long, default_value_t = 0)]
+        rate_fen: i64,
+    },
+    /// Bill a period (YYYY-MM) for every household: repeating it bills nothing twice.
+    BillRun {
+        period: String,
+        #[arg(long, default_value = "admin")]
+        by: String,
+    },
     /// Write the whole per-change sync ledger as CSV (and, with `--sessions`,
     /// every sync session with its counters).
     ExportSyncLog {
@@ -417,15 +464,26 @@ pub async fn run() -> anyhow::Result<ExitCode> {
             listen,
             tuning,
         } => {
-            if !data.join("propsync.sqlite3").exists() {
-                anyhow::bail!(
-                    "{} holds no property; create one with `propsync-server demo` or the admin commands",
-                    data.display()
-                );
-            }
             let relay = crate::open(tuning.config(data.clone(), listen))
                 .await
                 .context("opening the data directory")?;
+            let set_up = relay.db.read(crate::property::property).await?.is_some();
+            if !set_up {
+                let d = data.display();
+                eprintln!(
+                    "{d} holds no property yet. To set one up (or see README.md, \"A property on day one\"):\n\
+                     \x20 1. propsync-server admin --data {d} create-user --username admin --password … --role manager\n\
+                     \x20 2. propsync-server admin --data {d} setup-property --name … --units units.csv   (building,unit,area_m2)\n\
+                     \x20 3. propsync-server admin --data {d} import-households households.xlsx --commit\n\
+                     \x20 or log in to the dashboard as the manager and POST /api/v1/property"
+                );
+            }
+            let finished = crate::property::materialise_pending(&relay)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if finished > 0 {
+                eprintln!("wrote the documents of {finished} household files left by a stop");
+            }
             let listener = TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("binding {listen}"))?;
@@ -594,6 +652,90 @@ async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> 
         }
         // Backup, restore and verify never open the relay: handled in `run`.
         AdminAction::Backup { .. } | AdminAction::Restore { .. } | AdminAction::Verify => {}
+        AdminAction::SetupProperty {
+            name,
+            time_zone,
+            units,
+            by,
+        } => {
+            let text = std::fs::read_to_string(&units)
+                .with_context(|| format!("reading {}", units.display()))?;
+            let units = crate::property::parse_units_csv(&text).map_err(e)?;
+            let mut buildings: Vec<crate::property::BuildingSpec> = Vec::new();
+            for u in &units {
+                if !buildings.iter().any(|b| b.code == u.building) {
+                    buildings.push(crate::property::BuildingSpec {
+                        code: u.building.clone(),
+                        name: String::new(),
+                    });
+                }
+            }
+            let (nb, nu) = (buildings.len(), units.len());
+            let spec = crate::property::PropertySpec {
+                name,
+                time_zone: Some(time_zone),
+                buildings,
+                units,
+            };
+            crate::property::setup_property(relay, spec, &schema::UserId::new(by)?)
+                .await
+                .map_err(e)?;
+            eprintln!("the property is set up: {nb} buildings, {nu} units");
+        }
+        AdminAction::ImportHouseholds { file, commit, by } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let format = crate::property::import::Format::guess(&file.to_string_lossy());
+            let p = schema::Principal::new(
+                schema::UserId::new(by)?,
+                schema::Role::Manager,
+                crate::admin::web_device(&schema::UserId::new("admin")?),
+            );
+            eprintln!("read {} bytes; checking every row", bytes.len());
+            let started = std::time::Instant::now();
+            match crate::property::http::import_bytes(relay, &bytes, format, commit, &p).await {
+                Ok(v) => eprintln!(
+                    "{} {} households in {:.1} s",
+                    if commit {
+                        "imported"
+                    } else {
+                        "checked (nothing written; add --commit)"
+                    },
+                    v["rows"],
+                    started.elapsed().as_secs_f64()
+                ),
+                Err(crate::error::AppError::Invalid { message, details }) => {
+                    for d in details["errors"].as_array().into_iter().flatten() {
+                        eprintln!(
+                            "row {}, column {}: {}",
+                            d["row"],
+                            d["column"].as_str().unwrap_or(""),
+                            d["message"].as_str().unwrap_or("")
+                        );
+                    }
+                    anyhow::bail!("{message}");
+                }
+                Err(other) => return Err(e(other)),
+            }
+        }
+        AdminAction::SetChargeItem {
+            code,
+            name_zh,
+            name_en,
+            kind,
+            rate_fen,
+        } => {
+            crate::fees::http::set_item(relay, code, name_zh, name_en, &kind, rate_fen)
+                .await
+                .map_err(e)?;
+            eprintln!("charge item set");
+        }
+        AdminAction::BillRun { period, by } => {
+            let r = crate::fees::http::run_bills(relay, &period, &by)
+                .await
+                .map_err(e)?;
+            eprintln!("{r}");
+        }
         AdminAction::ExportSyncLog { out, sessions } => {
             let csv = crate::admin::export_sync_log(relay).await.map_err(e)?;
             std::fs::write(&out, csv).with_context(|| format!("writing {}", out.display()))?;

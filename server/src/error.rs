@@ -49,6 +49,15 @@ pub enum AppError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// 400 `invalid`: the request was read but its content is wrong in
+    /// several places, each listed in `details` (an import's bad rows).
+    #[error("{message}")]
+    Invalid {
+        /// For people.
+        message: String,
+        /// What is wrong, item by item.
+        details: serde_json::Value,
+    },
     /// 507: storage is full; reads still work.
     #[error("the relay's storage is full; try again when space has been freed")]
     StorageFull,
@@ -84,6 +93,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             AppError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            AppError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),
             AppError::Auth(AuthError::BadLogin) => (StatusCode::UNAUTHORIZED, "bad_login"),
             AppError::Auth(AuthError::Expired) => (StatusCode::UNAUTHORIZED, "token_expired"),
             AppError::Auth(AuthError::Revoked) => (StatusCode::UNAUTHORIZED, "revoked"),
@@ -104,11 +114,11 @@ impl IntoResponse for AppError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
-        let mut r = (
-            status,
-            Json(json!({"error": {"code": code, "message": self.to_string()}})),
-        )
-            .into_response();
+        let mut body = json!({"error": {"code": code, "message": self.to_string()}});
+        if let AppError::Invalid { details, .. } = &self {
+            body["error"]["details"] = details.clone();
+        }
+        let mut r = (status, Json(body)).into_response();
         if let AppError::TooMany { retry_after, .. } = &self {
             r.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after));

@@ -7,6 +7,8 @@
 //! - [`app`] is the axum router (REST API, `/sync` WebSocket);
 //! - [`serve`] runs it on a listener until a shutdown signal;
 //! - [`admin`] and [`demo`] are the commands behind `propsync-server`;
+//! - [`property`] sets a property up and keeps its household files; the
+//!   fee ledger (`fees.rs`) bills and collects;
 //! - [`settings`] holds the property's settings (its time zone) and calendar.
 
 pub mod admin;
@@ -20,10 +22,12 @@ mod dashboard;
 pub mod demo;
 mod enrol;
 pub mod error;
+mod fees;
 mod hub;
 mod limits;
 pub mod metrics;
 pub mod ops;
+pub mod property;
 mod reports;
 mod seclog;
 mod session;
@@ -60,6 +64,8 @@ pub fn app(relay: Relay) -> Router {
         .merge(dashboard::router())
         .merge(enrol::router())
         .merge(app_shell::router())
+        .merge(property::http::router())
+        .merge(fees::http::router())
         .layer(axum::middleware::from_fn_with_state(
             relay.clone(),
             limits::per_address,

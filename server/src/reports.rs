@@ -19,8 +19,10 @@
 //! (`/api/v1/reports/{name}`) in `http.rs`.
 
 mod daily;
+pub(crate) mod fee_collection;
 mod http;
 mod weekly;
+pub(crate) mod xlsx;
 
 use chrono::{DateTime, Duration, Utc};
 use chrono_tz::Tz;
@@ -59,6 +61,8 @@ pub(crate) enum Span {
     Day,
     /// The cut-off's local week, from Monday 00:00.
     Week,
+    /// The cut-off's local month, from its first day 00:00.
+    Month,
 }
 
 /// What a report's period means, stated on the report and in its CSV.
@@ -496,6 +500,14 @@ const OPEN_AT_CUT_OFF: Period = Period {
     en: "open at the cut-off; age counted from receipt",
 };
 
+/// Report 16's period: a month of the fee ledger.
+const FEE_PERIOD: Period = Period {
+    basis: "billed_for_month",
+    span: Span::Month,
+    zh: "所选月份的账单（本期）及此前月份的账单（往期），收款和调整以截止时为准；户收费率、收费率、清缴率的公式印在报表上",
+    en: "bills for the month (current period) and earlier months (arrears), payments and adjustments as at the cut-off; each rate's formula is printed on the report",
+};
+
 /// The reports this relay computes, who may read each, and what its period
 /// means (docs/reports.md says the same at more length).
 pub(crate) const REPORTS: &[Def] = &[
@@ -618,6 +630,13 @@ pub(crate) const REPORTS: &[Def] = &[
             zh: "期间内完工的维修单（按完工人计）；期间内的退单和转单；满意度以截止时的回访为准",
             en: "orders completed in the period, by who completed them; hand-backs and transfers made in the period; appraisal from visits made by the cut-off",
         },
+    },
+    Def {
+        name: "fee-collection",
+        title: "Property-fee collection",
+        title_zh: "物业费收缴",
+        roles: &[Role::Cashier, Role::Supervisor, Role::Manager],
+        period: FEE_PERIOD,
     },
 ];
 

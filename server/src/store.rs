@@ -76,6 +76,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/003_edges.sql"),
     include_str!("../migrations/004_enrolment.sql"),
     include_str!("../migrations/005_heads_digest.sql"),
+    include_str!("../migrations/006_property_and_fees.sql"),
 ];
 
 /// Most jobs one transaction takes, so one commit never waits too long.

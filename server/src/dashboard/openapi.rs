@@ -361,7 +361,8 @@ pub(crate) const OPERATIONS: &[Op] = &[
         "/api/v1/reports/{name}",
         "get",
         "reports",
-        "One report as of a cut-off (JSON, or CSV with format=csv; any other format is JSON)",
+        "One report as of a cut-off (JSON, CSV with format=csv, an XLSX workbook with format=xlsx; \
+         any other format is JSON)",
     )
     .params(&[
         path("name", "ReportName"),
@@ -407,7 +408,7 @@ pub(crate) const OPERATIONS: &[Op] = &[
         "/api/v1/households",
         "get",
         "households",
-        "Search household files by unit or building",
+        "Search household files by unit or building, or by a phone number, resident's name or plate",
     )
     .params(&[query("q", "String")])
     .ok(200, Content::Json("HouseholdList"))
@@ -475,6 +476,139 @@ pub(crate) const OPERATIONS: &[Op] = &[
          the stream ends when the session does)",
     )
     .ok(200, Content::EventStream),
+    op(
+        "/api/v1/property",
+        "get",
+        "property",
+        "The property as set up (null before set-up): name, time zone, buildings and units",
+    )
+    .errors(&[401]),
+    op(
+        "/api/v1/property",
+        "post",
+        "property",
+        "Set the property up once (manager): name, time zone, buildings, units with floor area \
+         in hundredths of a m²",
+    )
+    .body(Content::Json("Object"))
+    .errors(&[400, 401, 403, 409, 413]),
+    op(
+        "/api/v1/household-files",
+        "get",
+        "property",
+        "Household files, or those matching q (a phone number, unit, name or number plate)",
+    )
+    .params(&[query("q", "String")])
+    .errors(&[400, 401, 403]),
+    op(
+        "/api/v1/household-files",
+        "post",
+        "property",
+        "Create a household file (front desk, supervisor, manager)",
+    )
+    .body(Content::Json("Object"))
+    .errors(&[400, 401, 403, 409, 413]),
+    op(
+        "/api/v1/household-files/{id}",
+        "get",
+        "property",
+        "A household file with its whole history (who, when, before and after)",
+    )
+    .params(&[path("id", "DocId")])
+    .errors(&[400, 401, 403, 404]),
+    op(
+        "/api/v1/household-files/{id}",
+        "put",
+        "property",
+        "Edit a household file on the version read; the version before is kept",
+    )
+    .params(&[path("id", "DocId")])
+    .body(Content::Json("Object"))
+    .errors(&[400, 401, 403, 404, 409, 413]),
+    op(
+        "/api/v1/household-files/{id}/extract",
+        "get",
+        "property",
+        "Report 17, the household file extract: the file, its history, its tickets and its fee \
+         ledger (for the front desk only whether it is in arrears)",
+    )
+    .params(&[path("id", "DocId")])
+    .errors(&[400, 401, 403, 404]),
+    op(
+        "/api/v1/household-files/import",
+        "post",
+        "property",
+        "Import household files from CSV or XLSX: a preview, or with commit=true all rows or none; \
+         every bad row is named with its column",
+    )
+    .params(&[query("commit", "String"), query("format", "String")])
+    .body(Content::Bytes)
+    .errors(&[400, 401, 403, 409, 413]),
+    op(
+        "/api/v1/fees/items",
+        "get",
+        "fees",
+        "The charge items (cashier, supervisor, manager)",
+    )
+    .errors(&[401, 403]),
+    op(
+        "/api/v1/fees/items",
+        "post",
+        "fees",
+        "Add or change a charge item (manager)",
+    )
+    .body(Content::Json("Object"))
+    .errors(&[400, 401, 403, 413]),
+    op(
+        "/api/v1/fees/bill-runs",
+        "post",
+        "fees",
+        "Bill a period (YYYY-MM); repeating it bills nothing twice",
+    )
+    .body(Content::Json("Object"))
+    .errors(&[400, 401, 403, 413]),
+    op(
+        "/api/v1/fees/charges",
+        "post",
+        "fees",
+        "Post a metered or one-off charge to a household (idempotent by request_id)",
+    )
+    .body(Content::Json("Object"))
+    .errors(&[400, 401, 403, 409, 413]),
+    op(
+        "/api/v1/fees/payments",
+        "post",
+        "fees",
+        "Record a payment (cashier): receipt number, allocation to the oldest open bills \
+         unless chosen, the rest held as credit",
+    )
+    .body(Content::Json("Object"))
+    .errors(&[400, 401, 403, 409, 413]),
+    op(
+        "/api/v1/fees/adjustments",
+        "post",
+        "fees",
+        "A refund or an adjustment as a reversing entry (manager)",
+    )
+    .body(Content::Json("Object"))
+    .errors(&[400, 401, 403, 409, 413]),
+    op(
+        "/api/v1/fees/reminders",
+        "post",
+        "fees",
+        "Record an arrears reminder (催缴) with its channel and result",
+    )
+    .body(Content::Json("Object"))
+    .errors(&[400, 401, 403, 409, 413]),
+    op(
+        "/api/v1/fees/households/{id}",
+        "get",
+        "fees",
+        "A household's ledger (cashier, supervisor, manager); the front desk sees only whether \
+         it is in arrears",
+    )
+    .params(&[path("id", "DocId")])
+    .errors(&[400, 401, 403, 404]),
     op(
         "/api/v1/openapi.json",
         "get",
@@ -1029,7 +1163,7 @@ fn schemas() -> Value {
     let reports = json!({
         "ReportPeriod": object(&["basis", "span", "zh", "en"], json!({
             "basis": { "type": "string", "description": "what the period counts: received_in_period, issued_in_period, made_in_period, due_or_made_in_period, open_at_cut_off" },
-            "span": { "type": "string", "enum": ["day", "week"], "description": "the default period: the cut-off's local day, or its week from Monday 00:00 local" },
+            "span": { "type": "string", "enum": ["day", "week", "month"], "description": "the default period: the cut-off's local day, its week from Monday 00:00 local, or its month from the 1st" },
             "zh": string, "en": string,
         })),
         "ReportList": object(&["time_zone", "reports"], json!({

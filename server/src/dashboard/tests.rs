@@ -19,6 +19,8 @@ const SOURCES: &[(&str, &str)] = &[
     ("enrol.rs", include_str!("../enrol.rs")),
     ("dashboard.rs", include_str!("../dashboard.rs")),
     ("reports/http.rs", include_str!("../reports/http.rs")),
+    ("property/http.rs", include_str!("../property/http.rs")),
+    ("fees/http.rs", include_str!("../fees/http.rs")),
 ];
 
 /// `(path, method)` for every `.route(` call in `src`.

@@ -94,10 +94,21 @@ async fn report(
     let default_from = match def.period.span {
         Span::Day => settings::day_start(as_of, tz),
         Span::Week => settings::week_start(as_of, tz),
+        Span::Month => {
+            let first = crate::fees::Period::of(settings::local_date(as_of, tz)).first_day();
+            settings::local_to_utc(first.and_time(chrono::NaiveTime::MIN), tz)
+        }
     };
     let from = settings::parse_time(q.from.as_deref(), "from", tz)?.unwrap_or(default_from);
     if from > as_of {
         return Err(AppError::BadRequest("from must not be after as_of".into()));
+    }
+    if def.name == "fee-collection" {
+        let report = relay
+            .db
+            .read(move |c| super::fee_collection::compute(c, as_of, from, tz))
+            .await?;
+        return Ok(respond(&report, as_of, q.format.as_deref()));
     }
     let tickets = load_all_tickets(&relay).await?;
     let devices = relay.db.read(move |c| devices_at(c, as_of)).await?;
@@ -110,9 +121,47 @@ async fn report(
     .await
     .map_err(|e| AppError::Internal(e.to_string()))?
     .ok_or_else(|| AppError::Internal("report vanished".into()))?;
-    if q.format.as_deref() == Some("csv") {
+    let report = if name == "cashier-close" {
+        relay
+            .db
+            .read(move |c| {
+                let mut report = report;
+                super::fee_collection::add_fee_receipts(c, &mut report, from, as_of)?;
+                Ok(report)
+            })
+            .await?
+    } else {
+        report
+    };
+    Ok(respond(&report, as_of, q.format.as_deref()))
+}
+
+/// The report as JSON, or as a CSV or XLSX download.
+fn respond(report: &super::Report, as_of: DateTime<Utc>, format: Option<&str>) -> Response {
+    if format == Some("xlsx") {
+        let file = format!("{}-{}.xlsx", report.name, as_of.format("%Y%m%dT%H%M%SZ"));
+        return match super::xlsx::to_xlsx(report) {
+            Ok(bytes) => (
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_owned(),
+                    ),
+                    (
+                        header::CONTENT_DISPOSITION,
+                        format!("attachment; filename=\"{file}\""),
+                    ),
+                ],
+                bytes,
+            )
+                .into_response(),
+            Err(e) => AppError::Internal(format!("xlsx: {e}")).into_response(),
+        };
+    }
+    if format == Some("csv") {
         let file = format!("{}-{}.csv", report.name, as_of.format("%Y%m%dT%H%M%SZ"));
-        return Ok((
+        return (
             [
                 (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
                 (
@@ -122,9 +171,9 @@ async fn report(
             ],
             format!("\u{feff}{}", report.to_csv()),
         )
-            .into_response());
+            .into_response();
     }
-    Ok(Json(report).into_response())
+    Json(report).into_response()
 }
 
 /// Every stored ticket document, read in full (the register rows name them).

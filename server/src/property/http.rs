@@ -1,0 +1,282 @@
+//! `/api/v1/property` and `/api/v1/household-files/…`: setting the property
+//! up, the household register (create, read, edit with history, find by
+//! phone, unit, name or plate) and imports (preview, then commit).
+//!
+//! The manager sets the property up; the front desk, supervisors and the
+//! manager keep the household files; cashiers read them. Phone numbers are
+//! private: engineers and department staff never get a household file here
+//! (they sync the public document of the households of their tickets).
+
+use std::collections::BTreeSet;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use schema::{DocId, Principal, Role};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::import::{self, Format};
+use super::{HouseholdInput, PropertySpec};
+use crate::api::{Authed, Body, Params};
+use crate::error::{AppError, AppResult};
+use crate::state::Relay;
+
+pub(crate) fn router() -> Router<Relay> {
+    Router::new()
+        .route("/api/v1/property", get(get_property).post(setup))
+        .route("/api/v1/household-files", get(list_files).post(create_file))
+        .route("/api/v1/household-files/{id}", get(get_file).put(edit_file))
+        .route("/api/v1/household-files/import", post(import_files))
+        .route("/api/v1/household-files/{id}/extract", get(extract))
+}
+
+const KEEPERS: &[Role] = &[Role::FrontDesk, Role::Supervisor, Role::Manager];
+const READERS: &[Role] = &[
+    Role::FrontDesk,
+    Role::Supervisor,
+    Role::Manager,
+    Role::Cashier,
+];
+
+fn require(p: &Principal, roles: &[Role], what: &str) -> AppResult<()> {
+    if roles.contains(&p.role) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden(format!("a {} may not {what}", p.role)))
+    }
+}
+
+fn parse_id(s: &str) -> AppResult<DocId> {
+    s.strip_prefix("automerge:")
+        .unwrap_or(s)
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("{s:?} is not a household id")))
+}
+
+async fn get_property(State(relay): State<Relay>, Authed(_): Authed) -> AppResult<Json<Value>> {
+    let p = relay.db.read(super::property).await?;
+    Ok(Json(json!({ "property": p })))
+}
+
+async fn setup(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Body(spec): Body<PropertySpec>,
+) -> AppResult<Json<Value>> {
+    require(&p, &[Role::Manager], "set up the property")?;
+    super::setup_property(&relay, spec, &p.user).await?;
+    let p = relay.db.read(super::property).await?;
+    Ok(Json(json!({ "property": p })))
+}
+
+#[derive(Deserialize, Default)]
+struct FindQuery {
+    q: Option<String>,
+}
+
+async fn list_files(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Params(q): Params<FindQuery>,
+) -> AppResult<Json<Value>> {
+    require(&p, READERS, "read household files")?;
+    let q = q.q.filter(|s| !s.trim().is_empty() && s.len() < 100);
+    let files = relay
+        .db
+        .read(move |c| match q {
+            Some(q) => super::find(c, &q),
+            None => super::household_files(c),
+        })
+        .await?;
+    Ok(Json(json!({ "households": files })))
+}
+
+async fn create_file(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Body(h): Body<HouseholdInput>,
+) -> AppResult<Json<Value>> {
+    require(&p, KEEPERS, "create household files")?;
+    let ids = super::create_households(&relay, vec![h], &p.user).await?;
+    let id = ids
+        .first()
+        .copied()
+        .ok_or_else(|| AppError::Internal("no household made".into()))?;
+    let file = relay.db.read(move |c| super::household_file(c, id)).await?;
+    Ok(Json(json!({ "household": file })))
+}
+
+async fn get_file(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    require(&p, READERS, "read household files")?;
+    let id = parse_id(&id)?;
+    let (file, history) = relay
+        .db
+        .read(move |c| Ok((super::household_file(c, id)?, super::history(c, id)?)))
+        .await?;
+    let file = file.ok_or_else(|| AppError::NotFound(format!("no household {id}")))?;
+    Ok(Json(json!({ "household": file, "history": history })))
+}
+
+/// Report 17, the household file extract (一户一档): the file and its
+/// history, every ticket of the household, and its fee ledger (for the front
+/// desk only whether it is in arrears), ready to print.
+async fn extract(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    require(&p, READERS, "read household files")?;
+    let id = parse_id(&id)?;
+    let full_ledger = p.role != Role::FrontDesk;
+    let out = relay
+        .db
+        .read(move |c| {
+            let Some(file) = super::household_file(c, id)? else {
+                return Ok(None);
+            };
+            let mut st = c.prepare(
+                "SELECT doc_id, kind, status, serial, title, received_at FROM tickets
+                 WHERE household = ?1 OR household = ?2 ORDER BY received_at",
+            )?;
+            let tickets = st
+                .query_map([id.url().to_string(), id.to_string()], |r| {
+                    Ok(json!({
+                        "id": r.get::<_, String>(0)?, "kind": r.get::<_, String>(1)?,
+                        "status": r.get::<_, String>(2)?, "serial": r.get::<_, Option<String>>(3)?,
+                        "title": r.get::<_, String>(4)?, "received_at": r.get::<_, String>(5)?,
+                    }))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let ledger = if full_ledger {
+                crate::fees::ledger::statement(c, id)?
+            } else {
+                json!({ "in_arrears": crate::fees::ledger::in_arrears(c, id)? })
+            };
+            Ok(Some(json!({
+                "title": "一户一档 Household file extract",
+                "household": file,
+                "history": super::history(c, id)?,
+                "tickets": tickets,
+                "ledger": ledger,
+            })))
+        })
+        .await?;
+    out.map(Json)
+        .ok_or_else(|| AppError::NotFound(format!("no household {id}")))
+}
+
+#[derive(Deserialize)]
+struct EditBody {
+    /// The version the edit was made on (optimistic: a stale edit is refused).
+    version: i64,
+    household: HouseholdInput,
+}
+
+async fn edit_file(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+    Body(b): Body<EditBody>,
+) -> AppResult<Json<Value>> {
+    require(&p, KEEPERS, "edit household files")?;
+    let id = parse_id(&id)?;
+    let version = super::edit_household(&relay, id, b.household, b.version, &p.user).await?;
+    Ok(Json(json!({ "id": id.to_string(), "version": version })))
+}
+
+#[derive(Deserialize, Default)]
+struct ImportQuery {
+    /// `true` writes; otherwise the import is only previewed.
+    commit: Option<bool>,
+    /// `csv` or `xlsx`; otherwise from the content type.
+    format: Option<String>,
+}
+
+async fn import_files(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Params(q): Params<ImportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Json<Value>> {
+    require(&p, KEEPERS, "import household files")?;
+    let format = match q.format.as_deref() {
+        Some("xlsx") => Format::Xlsx,
+        Some("csv") => Format::Csv,
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "{other:?} is not csv or xlsx"
+            )));
+        }
+        None => Format::guess(
+            headers
+                .get(axum::http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(""),
+        ),
+    };
+    let outcome = import_bytes(&relay, &body, format, q.commit.unwrap_or(false), &p).await?;
+    Ok(Json(outcome))
+}
+
+/// Previews or commits an import; the admin command and the API share it.
+///
+/// # Errors
+/// [`AppError::BadRequest`] with every bad row when any row is bad (nothing
+/// is written); storage errors.
+pub(crate) async fn import_bytes(
+    relay: &Relay,
+    bytes: &[u8],
+    format: Format,
+    commit: bool,
+    by: &Principal,
+) -> AppResult<Value> {
+    let units: BTreeSet<String> = relay
+        .db
+        .read(|c| {
+            let mut st = c.prepare("SELECT code FROM units")?;
+            Ok(st
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<BTreeSet<String>, _>>()?)
+        })
+        .await?;
+    if units.is_empty() {
+        return Err(AppError::Conflict(
+            "the property has no units yet: set it up first".into(),
+        ));
+    }
+    let preview = import::preview(bytes, format, &units)?;
+    if !preview.errors.is_empty() {
+        return Err(AppError::Invalid {
+            message: format!(
+                "{} of {} rows are wrong; nothing was imported",
+                preview
+                    .errors
+                    .iter()
+                    .map(|e| e.row)
+                    .collect::<BTreeSet<_>>()
+                    .len(),
+                preview.rows
+            ),
+            details: json!({ "errors": preview.errors }),
+        });
+    }
+    if !commit {
+        return Ok(json!({
+            "committed": false, "rows": preview.rows, "households": preview.households,
+        }));
+    }
+    let n = preview.households.len();
+    let ids = super::create_households(relay, preview.households, &by.user).await?;
+    Ok(json!({
+        "committed": true, "rows": n,
+        "households": ids.iter().map(ToString::to_string).collect::<Vec<_>>(),
+    }))
+}
