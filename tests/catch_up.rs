@@ -61,7 +61,10 @@ async fn a_device_listing_hundreds_finishes_its_first_sync_under_the_message_lim
     let tablet = relay.new_device("frontdesk", "desk-tablet").await?;
     let started = std::time::Instant::now();
     let first = tablet.sync_once().await?;
-    println!("first sync of {n} documents: {:?} ({first:?})", started.elapsed());
+    println!(
+        "first sync of {n} documents: {:?} ({first:?})",
+        started.elapsed()
+    );
     let held: Vec<String> = tablet
         .inbox()?
         .into_iter()
