@@ -163,22 +163,14 @@ pub async fn rotate_key(relay: &Relay) -> AppResult<String> {
     Ok(kid)
 }
 
-/// One CSV document: the header, then one line per row (fields with a
-/// comma, quote or line break quoted).
+/// One CSV document: the header, then one record per row (see `csvout`).
 fn csv(header: &str, rows: impl Iterator<Item = Vec<String>>) -> String {
-    let field = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_owned()
-        }
-    };
-    let mut out = format!("{header}\n");
+    let mut out = crate::csvout::CsvOut::default();
+    out.row(header.split(','));
     for cols in rows {
-        out.push_str(&cols.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
-        out.push('\n');
+        out.row(cols);
     }
-    out
+    out.finish()
 }
 
 /// The whole per-change ledger as CSV, oldest first.
@@ -312,9 +304,18 @@ mod tests {
             .await
             .expect("rows written");
         let ledger = super::export_sync_log(&relay).await.expect("the ledger");
-        let rows = ledger.split("\n0").count() - 1;
-        assert_eq!(rows, changes, "every ledger row exported");
-        assert!(ledger.contains(",\"a, \"\"quoted\"\"\nreason\"\n"));
+        let records: Vec<csv::StringRecord> = csv::Reader::from_reader(ledger.as_bytes())
+            .records()
+            .collect::<Result<_, _>>()
+            .expect("the export reads as CSV");
+        assert_eq!(records.len(), changes, "every ledger row exported");
+        assert!(
+            records
+                .iter()
+                .all(|r| r.get(11) == Some("a, \"quoted\"\nreason")),
+            "the reason with a comma, quotes and a line break survives"
+        );
+        assert!(ledger.ends_with("\r\n"), "CRLF line ends, as the reports");
         let log = super::export_sync_sessions(&relay)
             .await
             .expect("the sessions");

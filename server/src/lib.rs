@@ -18,6 +18,7 @@ pub mod auth;
 mod blobs;
 pub mod cli;
 pub mod config;
+mod csvout;
 mod dashboard;
 pub mod demo;
 mod enrol;

@@ -32,6 +32,8 @@ use schema::{DocId, Fen, Flag, Outcome, Policy, Projection, Role, Status, Ticket
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::csvout::CsvOut;
+
 pub(crate) use http::{read_stored, router};
 
 /// One report's figures.
@@ -205,12 +207,7 @@ impl Report {
     /// title, then the "changes since the cut-off" tables, separated by blank
     /// lines.
     pub(crate) fn to_csv(&self) -> String {
-        let mut out = String::new();
-        let line = |out: &mut String, cells: &[String]| {
-            let cells: Vec<String> = cells.iter().map(|c| csv_cell(c)).collect();
-            out.push_str(&cells.join(","));
-            out.push_str("\r\n");
-        };
+        let mut out = CsvOut::default();
         let both = |zh: &str, en: &str| {
             if zh.is_empty() {
                 en.to_owned()
@@ -218,47 +215,36 @@ impl Report {
                 format!("{zh} / {en}")
             }
         };
-        line(
-            &mut out,
-            &["report".into(), both(self.title_zh, self.title)],
-        );
-        line(
-            &mut out,
-            &["period".into(), both(self.period.zh, self.period.en)],
-        );
-        line(&mut out, &["time_zone".into(), self.time_zone.into()]);
-        line(&mut out, &["as_of".into(), self.as_of.clone()]);
-        line(&mut out, &["from".into(), self.from.clone()]);
+        out.row(["report".into(), both(self.title_zh, self.title)]);
+        out.row(["period".into(), both(self.period.zh, self.period.en)]);
+        out.row(["time_zone", self.time_zone]);
+        out.row(["as_of", self.as_of.as_str()]);
+        out.row(["from", self.from.as_str()]);
         for s in &self.summary {
-            line(&mut out, &[both(&s.zh, &s.label), plain(&s.value)]);
+            out.row([both(&s.zh, &s.label), plain(&s.value)]);
         }
-        let table = |out: &mut String, t: &Table| {
-            out.push_str("\r\n");
-            line(out, &[both(&t.title_zh, &t.title)]);
-            let head: Vec<String> = t.columns.iter().map(|c| c.key.to_owned()).collect();
-            line(out, &head);
+        let table = |out: &mut CsvOut, t: &Table| {
+            out.blank();
+            out.row([both(&t.title_zh, &t.title)]);
+            out.row(t.columns.iter().map(|c| c.key));
             for r in &t.rows {
-                let cells: Vec<String> = r.iter().map(plain).collect();
-                line(out, &cells);
+                out.row(r.iter().map(plain));
             }
         };
         for t in &self.tables {
             table(&mut out, t);
         }
         if !self.changes_since.is_empty() {
-            out.push_str("\r\n");
-            line(
-                &mut out,
-                &[both(
-                    "截止后到达（不计入以上数字）",
-                    "Changes since the cut-off (not in the figures above)",
-                )],
-            );
+            out.blank();
+            out.row([both(
+                "截止后到达（不计入以上数字）",
+                "Changes since the cut-off (not in the figures above)",
+            )]);
         }
         for t in &self.changes_since {
             table(&mut out, t);
         }
-        out
+        out.finish()
     }
 }
 
@@ -268,21 +254,6 @@ fn plain(v: &Value) -> String {
         Value::String(s) => s.clone(),
         Value::Array(a) => a.iter().map(plain).collect::<Vec<_>>().join("; "),
         other => other.to_string(),
-    }
-}
-
-/// One CSV cell, quoted when it must be (RFC 4180), and with a leading `'`
-/// when a spreadsheet would take it for a formula.
-pub(crate) fn csv_cell(s: &str) -> String {
-    let s = if s.starts_with(['=', '+', '-', '@']) && s.parse::<f64>().is_err() {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    };
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s
     }
 }
 
