@@ -220,11 +220,13 @@ impl Limiter {
 }
 
 fn too_many() -> Response {
-    (
-        StatusCode::TOO_MANY_REQUESTS,
-        Json(json!({"error": {"code": "rate_limited", "message": "too many enrolment attempts; wait a minute"}})),
-    )
-        .into_response()
+    crate::metrics::rate_limited("enrol");
+    AppError::TooMany {
+        code: "rate_limited",
+        message: "too many enrolment attempts; wait a minute".into(),
+        retry_after: 12,
+    }
+    .into_response()
 }
 
 async fn exchange(

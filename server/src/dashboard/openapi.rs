@@ -1113,7 +1113,7 @@ fn schemas() -> Value {
             }))),
         })),
         "NewEnrolment": object(&["username"], json!({
-            "username": string, "label": opt_string, "origin": opt_string,
+            "username": r("Name"), "label": opt_string, "origin": opt_string,
         })),
         "Enrolment": object(&["code", "username", "expires_at", "link", "qr_svg"], json!({
             "code": string, "username": string, "expires_at": time, "link": string, "qr_svg": string,
