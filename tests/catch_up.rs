@@ -57,11 +57,11 @@ async fn a_device_listing_hundreds_finishes_its_first_sync_under_the_message_lim
     let n = tickets();
     let started = std::time::Instant::now();
     let ids = record(&desk, n).await?;
-    println!("recorded {n} tickets over REST in {:?}", started.elapsed());
+    eprintln!("recorded {n} tickets over REST in {:?}", started.elapsed());
     let tablet = relay.new_device("frontdesk", "desk-tablet").await?;
     let started = std::time::Instant::now();
     let first = tablet.sync_once().await?;
-    println!(
+    eprintln!(
         "first sync of {n} documents: {:?} ({first:?})",
         started.elapsed()
     );
@@ -93,7 +93,7 @@ async fn a_device_listing_hundreds_finishes_its_first_sync_under_the_message_lim
     let before = sessions(&manager).await?.len();
     let started = std::time::Instant::now();
     let second = tablet.sync_once().await?;
-    println!("a sync with nothing new: {:?}", started.elapsed());
+    eprintln!("a sync with nothing new: {:?}", started.elapsed());
     ensure!(second.changes_down == 0, "{second:?}");
     let all = sessions(&manager).await?;
     ensure!(all.len() == before + 1, "one more session");
