@@ -389,6 +389,29 @@ async fn unknown_message_types_get_an_error_and_the_connection_goes_on() -> Resu
     Ok(())
 }
 
+/// Sends `msg` 3,000 times over and checks the relay cut the connection off
+/// with "too many messages".
+async fn flood_until_cut_off(s: &mut Setup, msg: &Message) {
+    let frame = harness::server::schema::wire::encode(msg);
+    for _ in 0..3_000 {
+        if s.peer.send_raw(frame.clone()).await.is_err() {
+            break;
+        }
+    }
+    assert!(
+        s.peer.closed_within(WAIT).await,
+        "the flooding connection is closed"
+    );
+    assert!(
+        s.peer
+            .errors()
+            .iter()
+            .any(|e| e.contains("too many messages")),
+        "{:?}",
+        s.peer.errors()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_sync_messages_that_make_no_progress_is_cut_off() -> Result<()> {
     // The rate limit gives back messages that make progress (a device
@@ -406,24 +429,7 @@ async fn a_flood_of_sync_messages_that_make_no_progress_is_cut_off() -> Result<(
         document_id: s.doc_id.into(),
         data,
     };
-    let frame = harness::server::schema::wire::encode(&msg);
-    for _ in 0..3_000 {
-        if s.peer.send_raw(frame.clone()).await.is_err() {
-            break;
-        }
-    }
-    assert!(
-        s.peer.closed_within(WAIT).await,
-        "the flooding connection is closed"
-    );
-    assert!(
-        s.peer
-            .errors()
-            .iter()
-            .any(|e| e.contains("too many messages")),
-        "{:?}",
-        s.peer.errors()
-    );
+    flood_until_cut_off(&mut s, &msg).await;
     Ok(())
 }
 
@@ -436,24 +442,7 @@ async fn a_flood_of_messages_is_cut_off() -> Result<()> {
         add: None,
         remove: None,
     };
-    let frame = harness::server::schema::wire::encode(&msg);
-    for _ in 0..3_000 {
-        if s.peer.send_raw(frame.clone()).await.is_err() {
-            break;
-        }
-    }
-    assert!(
-        s.peer.closed_within(WAIT).await,
-        "the flooding connection is closed"
-    );
-    assert!(
-        s.peer
-            .errors()
-            .iter()
-            .any(|e| e.contains("too many messages")),
-        "{:?}",
-        s.peer.errors()
-    );
+    flood_until_cut_off(&mut s, &msg).await;
     let (_, log) = s
         .relay
         .api("manager")
