@@ -1029,3 +1029,70 @@ async fn a_bloom_filter_with_impossible_parameters_is_refused() -> Result<()> {
     assert!(log >= 2);
     still_serving(&s).await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_digest_question_about_a_document_not_yours_gives_nothing_away_but_a_change() -> Result<()>
+{
+    // eng3 learns the id of eng1's repair and asks, with a made-up digest,
+    // whether it changed: the relay names it (it differs), and the sync
+    // that follows is refused like any other request for it.
+    let s = setup().await?;
+    let token = s
+        .relay
+        .creds
+        .get("eng3")
+        .context("eng3")?
+        .device_token
+        .clone();
+    let mut eng3 = RawPeer::connect(&s.relay.url, &token).await?;
+    let on = s.doc_id; // the document the question travels on does not matter
+    eng3.send(&Message::Ephemeral {
+        sender_id: eng3.peer_id.clone(),
+        target_id: eng3.relay_id.clone(),
+        count: 1,
+        session_id: "s".into(),
+        document_id: on.into(),
+        data: harness::server::schema::wire::HeadsDigests {
+            docs: vec![(s.doc_id, [7; 16])],
+        }
+        .encode(),
+    })
+    .await?;
+    let named = loop {
+        let m = eng3.recv(WAIT).await.context("an answer to the digests")?;
+        if let Message::Ephemeral { data, .. } = m
+            && let Some(stale) = harness::server::schema::wire::Stale::decode(
+                &data,
+                &harness::server::schema::wire::Limits::default(),
+            )
+        {
+            break stale.docs;
+        }
+    };
+    ensure!(named == vec![s.doc_id], "{named:?}");
+    let data = Automerge::new()
+        .generate_sync_message(&mut State::new())
+        .context("a first sync message")?
+        .encode();
+    eng3.send(&Message::Request {
+        sender_id: eng3.peer_id.clone(),
+        target_id: eng3.relay_id.clone(),
+        document_id: s.doc_id.into(),
+        data,
+    })
+    .await?;
+    loop {
+        match eng3.recv(WAIT).await.context("an answer to the request")? {
+            Message::DocUnavailable { document_id, .. }
+                if DocId::from(&document_id) == s.doc_id =>
+            {
+                break;
+            }
+            Message::Sync { document_id, .. } if DocId::from(&document_id) == s.doc_id => {
+                anyhow::bail!("eng3 was sent eng1's repair")
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
