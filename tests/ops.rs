@@ -362,6 +362,35 @@ async fn verify_finds_a_corrupted_chunk_a_missing_blob_and_a_serial_gap() -> Res
         "the serial gap: {:?}",
         found.problems
     );
+
+    // A ticket whose reports' read model says something else, and one
+    // without any.
+    let copy = copy_of(&data, work.path())?;
+    let c = db(&copy)?;
+    c.execute(
+        "UPDATE ticket_models SET body = replace(body, '\"title\":\"', '\"title\":\"(edited) ')
+         WHERE rowid = (SELECT min(rowid) FROM ticket_models)",
+        [],
+    )?;
+    c.execute(
+        "DELETE FROM ticket_models WHERE rowid = (SELECT max(rowid) FROM ticket_models)",
+        [],
+    )?;
+    drop(c);
+    let found = ops::verify(&copy, &mut quiet())?;
+    ensure!(
+        found.problems.len() == 2
+            && found
+                .problems
+                .iter()
+                .any(|p| p.contains("read model differs"))
+            && found
+                .problems
+                .iter()
+                .any(|p| p.contains("has no read model")),
+        "the read model: {:?}",
+        found.problems
+    );
     Ok(())
 }
 
@@ -499,6 +528,21 @@ async fn an_upgrade_from_the_schema_v1_fixture_keeps_every_ticket_serial_and_led
     .await?;
     let listed = tickets(&manager).await?;
     ensure!(listed.len() == tickets_before.len(), "{listed:?}");
+    // The reports' read model was written for every stored ticket on the
+    // first start: the serial register over the whole history lists them.
+    let (status, register) = manager
+        .get("/api/v1/reports/serial-register?from=2000-01-01T00:00:00Z")
+        .await?;
+    ensure!(status == 200, "{register}");
+    let issued = register["summary"]
+        .as_array()
+        .and_then(|s| s.iter().find(|f| f["label"] == "issued in the period"))
+        .context("the figure")?;
+    ensure!(
+        issued["value"] == serials_before.len(),
+        "{issued} against {} serials",
+        serials_before.len()
+    );
     drop(stop);
     drop(relay);
     let v = ops::verify(&data, &mut quiet())?;

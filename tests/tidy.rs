@@ -143,7 +143,7 @@ const STILL_NAMING_SQLITE: &[(&str, usize)] = &[
     ("server/src/property.rs", 6),
     ("server/src/property/documents.rs", 1),
     ("server/src/reports/fee_collection.rs", 1),
-    ("server/src/reports/http.rs", 7),
+    ("server/src/reports/http.rs", 3),
     ("server/src/session.rs", 1),
     ("server/src/settings.rs", 3),
     ("server/src/state.rs", 17),

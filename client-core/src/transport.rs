@@ -60,6 +60,10 @@ fn ws_err(e: tungstenite::Error) -> DeviceError {
     DeviceError::Relay(RelayError::WebSocket(Box::new(e)))
 }
 
+/// How long a session that sent nothing waits, once in sync, for a message
+/// already on its way.
+const QUIET_SETTLE: Duration = Duration::from_millis(30);
+
 /// One connection: join, sync until idle (and settled), close.
 async fn connection(
     client: &Client,
@@ -83,10 +87,21 @@ async fn connection(
     }
     let limits = Limits::default();
     loop {
-        let (idle, outstanding) = session
-            .as_ref()
-            .map_or((false, 0), |s| (s.is_idle(), s.engine().outstanding()));
-        let wait = if idle { config.settle } else { config.stall };
+        let (idle, outstanding, sent) = session.as_ref().map_or((false, 0, false), |s| {
+            (
+                s.is_idle(),
+                s.engine().outstanding(),
+                s.summary().changes_up > 0,
+            )
+        });
+        // The settle wait is for verdicts on what this session sent: with
+        // nothing sent, none is coming, so a sync that found nothing new ends
+        // as soon as everything is confirmed.
+        let wait = match (idle, sent) {
+            (true, true) => config.settle,
+            (true, false) => config.settle.min(QUIET_SETTLE),
+            (false, _) => config.stall,
+        };
         let next = tokio::time::timeout(wait, stream.next()).await;
         let frame = match next {
             Err(_) if idle => {

@@ -776,6 +776,9 @@ fn check_documents(
             Err(e) => r.problems.push(format!("document {id} does not load: {e}")),
             Ok(doc) => {
                 r.documents_loaded += 1;
+                if let Some(problem) = check_model(conn, id, &doc)? {
+                    r.problems.push(problem);
+                }
                 let hashes: Vec<String> = ledger
                     .query_map([id], |row| row.get(0))?
                     .collect::<Result<_, _>>()?;
@@ -814,6 +817,35 @@ fn check_documents(
         ));
     }
     Ok(())
+}
+
+/// A ticket's read model (what the reports read) must be the ticket its
+/// document holds.
+fn check_model(
+    conn: &Connection,
+    id: &str,
+    doc: &automerge::Automerge,
+) -> OpsResult<Option<String>> {
+    if schema::doc::doc_kind(doc) != Some(schema::inbox::DocKind::Ticket) {
+        return Ok(None);
+    }
+    let Ok(ticket) = schema::doc::read_ticket(doc, None) else {
+        return Ok(None);
+    };
+    let body: Option<String> = conn
+        .query_row(
+            "SELECT body FROM ticket_models WHERE doc_id = ?1",
+            [id],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let Some(body) = body else {
+        return Ok(Some(format!(
+            "ticket {id} has no read model: the reports leave it out"
+        )));
+    };
+    let same = serde_json::from_str::<schema::Ticket>(&body).is_ok_and(|m| m == ticket);
+    Ok((!same).then(|| format!("ticket {id}: the reports' read model differs from its document")))
 }
 
 fn check_serials(conn: &Connection, r: &mut VerifyReport) -> OpsResult<()> {

@@ -33,6 +33,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::csvout::CsvOut;
+pub(crate) use crate::store::Numbered;
 
 pub(crate) use http::{read_stored, router};
 
@@ -321,6 +322,11 @@ pub(crate) struct View<'a> {
     pub(crate) entries: Vec<Entry>,
     /// Every ticket as stored now (for what arrived after the cut-off).
     pub(crate) full: &'a [(DocId, Ticket)],
+    /// Every numbered ticket received by the cut-off, in any period (the
+    /// serial register's continuity spans whole years). Taken from `full`;
+    /// the relay replaces it with the register's list, since `full` holds
+    /// only the tickets the period needs.
+    pub(crate) numbered: Vec<Numbered>,
 }
 
 impl<'a> View<'a> {
@@ -341,6 +347,16 @@ impl<'a> View<'a> {
                 Entry { id: *id, ticket, p }
             })
             .filter(|e| e.p.status != Status::New)
+            .collect::<Vec<_>>();
+        let numbered = entries
+            .iter()
+            .filter_map(|e| {
+                e.ticket.server.serial.map(|serial| Numbered {
+                    serial,
+                    doc: e.id,
+                    received: e.received(),
+                })
+            })
             .collect();
         Self {
             as_of,
@@ -349,6 +365,7 @@ impl<'a> View<'a> {
             policy,
             entries,
             full,
+            numbered,
         }
     }
 

@@ -13,6 +13,9 @@ pub(crate) mod edges;
 pub(crate) mod records;
 pub(crate) mod storage;
 
+pub(crate) use records::models::Numbered;
+pub(crate) use storage::ReportStore;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -77,6 +80,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/004_enrolment.sql"),
     include_str!("../migrations/005_heads_digest.sql"),
     include_str!("../migrations/006_property_and_fees.sql"),
+    include_str!("../migrations/007_ticket_models.sql"),
 ];
 
 /// Most jobs one transaction takes, so one commit never waits too long.
@@ -191,6 +195,7 @@ impl Db {
     pub fn open_with_limit(path: &Path, max_pages: Option<u32>) -> StoreResult<Self> {
         let mut conn = open_connection(path, true)?;
         migrate(&mut conn, path)?;
+        records::models::backfill(&mut conn)?;
         if let Some(pages) = max_pages {
             // SQLite answers with the limit it applied; it never goes below the
             // database's current size.

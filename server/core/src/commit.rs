@@ -10,7 +10,7 @@
 
 use automerge::transaction::CommitOptions;
 use automerge::{ActorId, Automerge, ChangeHash};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use schema::doc::{self, DocError};
 use schema::inbox::DocKind;
 use schema::ticket::Channel;
@@ -194,6 +194,9 @@ pub struct Sealed {
     pub access: Option<Vec<(UserId, Grant)>>,
     /// Extra grants (the household file of an engineer's ticket).
     pub grants: Vec<(DocId, UserId)>,
+    /// The ticket as committed (the relay's verdicts, serial and receipt
+    /// time included): the reports' read model, for tickets.
+    pub ticket: Option<Ticket>,
     /// The document as committed.
     pub doc: Automerge,
 }
@@ -238,6 +241,22 @@ impl Seal {
         let chunk = trial.save_after(&persisted);
         let snapshot = (stored + chunk.len() as u64 > (snapshot_len as u64).max(COMPACT_AFTER))
             .then(|| trial.save());
+        // The ticket as the document now reads: times to the millisecond,
+        // as the document keeps them.
+        let ticket = ticket.map(|(mut t, p)| {
+            for (event, record) in &records {
+                let mut record = record.clone();
+                record.at = record.at.trunc_subsecs(3);
+                t.server.verdicts.insert(event.clone(), record);
+            }
+            if let Some(s) = serial {
+                t.server.serial = Some(s);
+            }
+            if stamp_received {
+                t.server.received_at = Some(now.trunc_subsecs(3));
+            }
+            (t, p)
+        });
         let (register, access, grants) = match &ticket {
             Some((t, p)) => {
                 let access = p
@@ -274,6 +293,7 @@ impl Seal {
             register,
             access,
             grants,
+            ticket: ticket.map(|(t, _)| t),
             doc: trial,
         })
     }

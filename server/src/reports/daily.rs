@@ -169,12 +169,17 @@ pub(crate) fn serial_register(v: &View<'_>) -> Report {
             ("continuous", "连续", "Continuous"),
         ],
     );
-    let mut groups: BTreeMap<(String, u16), Vec<(&Entry, schema::Serial)>> = BTreeMap::new();
-    for &(e, s) in &numbered {
+    // (received, serial) by series and year.
+    type Issued = (DateTime<Utc>, schema::Serial);
+    let mut groups: BTreeMap<(String, u16), Vec<Issued>> = BTreeMap::new();
+    for n in &v.numbered {
         groups
-            .entry((s.series().code().to_owned(), s.year()))
+            .entry((n.serial.series().code().to_owned(), n.serial.year()))
             .or_default()
-            .push((e, s));
+            .push((n.received, n.serial));
+    }
+    for rows in groups.values_mut() {
+        rows.sort_by_key(|(_, s)| *s);
     }
     let mut all_continuous = true;
     for ((series, year), rows) in &groups {
@@ -182,16 +187,16 @@ pub(crate) fn serial_register(v: &View<'_>) -> Report {
         let mut out_of_order = Vec::new();
         let mut expected = 1u32;
         let mut last_at: Option<DateTime<Utc>> = None;
-        for (e, s) in rows {
+        for &(received, s) in rows {
             while expected < s.number() {
                 missing.push(expected);
                 expected += 1;
             }
             expected = s.number() + 1;
-            if last_at.is_some_and(|t| e.received() < t) {
+            if last_at.is_some_and(|t| received < t) {
                 out_of_order.push(s.number());
             }
-            last_at = Some(e.received());
+            last_at = Some(received);
         }
         let continuous = missing.is_empty() && out_of_order.is_empty();
         all_continuous &= continuous;

@@ -10,8 +10,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
+use schema::Ticket;
 use schema::doc::rfc3339;
-use schema::{DocId, Ticket};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,7 +20,7 @@ use crate::api::Authed;
 use crate::error::{AppError, AppResult};
 use crate::settings;
 use crate::state::Relay;
-use crate::store::{StoreResult, records};
+use crate::store::{ReportStore, StoreResult, records};
 
 pub(crate) fn router() -> Router<Relay> {
     Router::new()
@@ -110,12 +110,20 @@ async fn report(
             .await?;
         return Ok(respond(&report, as_of, q.format.as_deref()));
     }
-    let tickets = load_all_tickets(&relay).await?;
+    let tickets = relay.db.tickets_for_period(from).await?;
+    let numbered = if def.name == "serial-register" {
+        Some(relay.db.numbered(as_of).await?)
+    } else {
+        None
+    };
     let devices = relay.db.read(move |c| devices_at(c, as_of)).await?;
     let policy = relay.hub.policy.clone();
     let name = def.name;
     let report = tokio::task::spawn_blocking(move || {
-        let view = View::new(&tickets, as_of, from, tz, &policy);
+        let mut view = View::new(&tickets, as_of, from, tz, &policy);
+        if let Some(numbered) = numbered {
+            view.numbered = numbered;
+        }
         compute(name, &view, &devices)
     })
     .await
@@ -174,43 +182,6 @@ fn respond(report: &super::Report, as_of: DateTime<Utc>, format: Option<&str>) -
             .into_response();
     }
     Json(report).into_response()
-}
-
-/// Every stored ticket document, read in full (the register rows name them).
-///
-/// # Errors
-/// Storage errors; a document that does not read as a ticket is skipped and
-/// logged, so one damaged document cannot hide every report.
-pub(crate) async fn load_all_tickets(relay: &Relay) -> AppResult<Vec<(DocId, Ticket)>> {
-    let filter = records::TicketFilter {
-        limit: 1_000_000,
-        ..records::TicketFilter::default()
-    };
-    let ids: Vec<DocId> = relay
-        .db
-        .read(move |c| {
-            Ok(records::tickets(c, &filter)?
-                .into_iter()
-                .map(|r| r.doc_id)
-                .collect())
-        })
-        .await?;
-    let db = relay.db.clone();
-    tokio::task::spawn_blocking(move || -> AppResult<Vec<(DocId, Ticket)>> {
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let Some(stored) = db.read_blocking(move |c| records::load_document(c, id))? else {
-                continue;
-            };
-            match read_stored(&stored) {
-                Ok(t) => out.push((id, t)),
-                Err(e) => tracing::warn!(%id, error = %e, "a ticket left out of the reports"),
-            }
-        }
-        Ok(out)
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.to_string()))?
 }
 
 /// Reads a stored document (snapshot plus chunks) as a ticket.

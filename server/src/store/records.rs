@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::{StoreError, StoreResult};
 
 pub(crate) mod inboxes;
+pub(crate) mod models;
 
 fn time(s: String) -> StoreResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&s)

@@ -125,6 +125,26 @@ pub(crate) trait Storage: Send + Sync + std::fmt::Debug {
     fn stale(&self, docs: Vec<(DocId, [u8; 16])>) -> Fut<'_, Vec<DocId>>;
 }
 
+/// The register and reports aggregate: what the reports read (the tickets'
+/// read model, written in each ticket's commit), never the documents.
+pub(crate) trait ReportStore: Send + Sync {
+    /// The tickets, as committed, a report for a period starting at `from`
+    /// needs: every open one, and the rest touched since `from`.
+    fn tickets_for_period(&self, from: DateTime<Utc>) -> Fut<'_, Vec<(DocId, schema::Ticket)>>;
+    /// Every numbered ticket received by `as_of`.
+    fn numbered(&self, as_of: DateTime<Utc>) -> Fut<'_, Vec<records::models::Numbered>>;
+}
+
+impl ReportStore for Db {
+    fn tickets_for_period(&self, from: DateTime<Utc>) -> Fut<'_, Vec<(DocId, schema::Ticket)>> {
+        Box::pin(self.read(move |c| records::models::for_period(c, from)))
+    }
+
+    fn numbered(&self, as_of: DateTime<Utc>) -> Fut<'_, Vec<records::models::Numbered>> {
+        Box::pin(self.read(move |c| records::models::numbered(c, as_of)))
+    }
+}
+
 /// The `meta` key saying the inbox mirror was filled from the inbox documents.
 const MIRROR_READY: &str = "inbox_mirror_ready";
 
@@ -195,6 +215,9 @@ impl Storage for Db {
                 }
                 if let Some(row) = &sealed.register {
                     records::upsert_ticket(tx, row)?;
+                    if let Some(t) = &sealed.ticket {
+                        records::models::upsert(tx, id, t, !row.status.is_terminal())?;
+                    }
                 }
                 if let Some(access) = &sealed.access {
                     records::set_access(tx, id, access)?;
