@@ -13,3 +13,6 @@ CREATE TABLE ticket_models (
 );
 CREATE INDEX ticket_models_open ON ticket_models(open) WHERE open = 1;
 CREATE INDEX ticket_models_touched ON ticket_models(touched_at);
+
+-- The register lists newest first; its pages read this index.
+CREATE INDEX tickets_by_received ON tickets(received_at);

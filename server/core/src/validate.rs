@@ -349,7 +349,7 @@ impl Layout {
 }
 
 /// Roles that may edit a ticket's header fields and description after creation.
-fn edits_headers(role: Role) -> bool {
+pub(crate) fn edits_headers(role: Role) -> bool {
     matches!(role, Role::FrontDesk | Role::Supervisor | Role::Manager)
 }
 

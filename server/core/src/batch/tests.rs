@@ -477,3 +477,99 @@ fn a_changes_time_is_read_in_seconds_or_milliseconds() {
     assert_eq!(authored_at(t.timestamp_millis()), t);
     assert_eq!(authored_at(0), chrono::DateTime::<Utc>::default());
 }
+
+/// A phone's offline work arrives as one line of changes, each on the one
+/// before: judged from one read of the fork (in debug builds every view is
+/// also checked against the read at its change), each event against what
+/// its author saw then, so a step needing the one before is accepted.
+#[test]
+fn an_offline_line_of_changes_is_judged_step_by_step_from_one_read() {
+    let staff = staff();
+    let eng1 = &staff[0];
+    let mut relay = Relay::new();
+    issued(&mut relay);
+    let base = relay.doc.get_heads();
+    let mut phone = relay.doc.fork().with_actor(actor_of(eng1));
+    let at = relay.clock;
+    let event = |action: Action| Event {
+        id: EventId::random(),
+        action: action.as_str().into(),
+        by: eng1.user.clone(),
+        device: eng1.device.clone(),
+        at,
+        data: data_for(action),
+    };
+    let mut ids = Vec::new();
+    for action in [Action::Accept, Action::Start, Action::Complete] {
+        let e = event(action);
+        ids.push(e.id.clone());
+        let mut tx = phone.transaction();
+        doc::append_event(&mut tx, &e).unwrap();
+        tx.commit();
+        let mut tx = phone.transaction();
+        doc::append_note(
+            &mut tx,
+            &Note {
+                id: EventId::random(),
+                by: eng1.user.clone(),
+                device: eng1.device.clone(),
+                at,
+                text: format!("after {action}"),
+            },
+        )
+        .unwrap();
+        tx.commit();
+    }
+    let line = phone.get_changes(&base);
+    assert_eq!(line.len(), 6);
+    let out = relay.receive(eng1, line);
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    let judged: Vec<_> = out
+        .judged
+        .iter()
+        .map(|j| (j.event.id.clone(), j.record.outcome))
+        .collect();
+    assert_eq!(
+        judged,
+        ids.iter()
+            .map(|id| (id.clone(), Outcome::Accepted))
+            .collect::<Vec<_>>()
+    );
+    let t = read_ticket(&relay.doc, None).unwrap();
+    assert_eq!(
+        Projection::official(&t, &relay.policy).status,
+        schema::Status::Completed
+    );
+
+    // A line whose third change reuses the first one's id: that change and
+    // the one after it are refused, the first two kept.
+    let base = relay.doc.get_heads();
+    let mut phone = relay.doc.fork().with_actor(actor_of(eng1));
+    let first = EventId::random();
+    for id in [first.clone(), EventId::random(), first, EventId::random()] {
+        let mut tx = phone.transaction();
+        doc::append_note(
+            &mut tx,
+            &Note {
+                id,
+                by: eng1.user.clone(),
+                device: eng1.device.clone(),
+                at,
+                text: "a note".into(),
+            },
+        )
+        .unwrap();
+        tx.commit();
+    }
+    let line = phone.get_changes(&base);
+    let out = relay.receive(eng1, line);
+    assert_eq!(out.accepted.len(), 2, "{:?}", out.rejected);
+    assert_eq!(out.rejected.len(), 2);
+    assert!(
+        out.rejected
+            .iter()
+            .any(|(_, r)| r.rule == HardRule::DuplicateId),
+        "{:?}",
+        out.rejected
+    );
+}
