@@ -693,7 +693,16 @@ async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> 
             );
             eprintln!("read {} bytes; checking every row", bytes.len());
             let started = std::time::Instant::now();
-            match crate::property::http::import_bytes(relay, &bytes, format, commit, &p).await {
+            match crate::property::http::import_bytes(
+                relay,
+                &bytes,
+                format,
+                commit,
+                &p,
+                &|_, _, _| {},
+            )
+            .await
+            {
                 Ok(v) => eprintln!(
                     "{} {} households in {:.1} s",
                     if commit {
