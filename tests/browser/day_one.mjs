@@ -116,11 +116,28 @@ try {
   await page.locator('tbody tr').first().getByRole('link', { name: 'T1-101' }).click();
   await page.getByRole('heading', { name: /修改记录/ }).waitFor();
   check(await page.locator('section', { hasText: '私密档案' }).getByText('13800001111').count() === 1, 'the manager sees the phones');
+  // Someone else saves the file while this edit is open: the edit is refused.
   await page.getByRole('button', { name: '编辑 Edit' }).click();
+  const fileId = page.url().split('/').pop();
+  const other = await page.evaluate(async (id) => {
+    const { csrf } = JSON.parse(sessionStorage.getItem('propsync.session'));
+    const f = (await (await fetch('/api/v1/household-files/' + id)).json()).household;
+    const household = { unit: f.unit, occupancy: f.occupancy, residents: f.residents, move_in: f.move_in, move_out: f.move_out, vehicles: f.vehicles, parking: f.parking, notes: '周末在家' };
+    const r = await fetch('/api/v1/household-files/' + id, { method: 'PUT', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body: JSON.stringify({ version: f.version, household }) });
+    return r.status;
+  }, fileId);
+  check(other === 200, 'the other edit saved, not ' + other);
+  await page.getByLabel('备注 Notes').fill('养狗，敲门前先打电话');
+  await page.getByRole('button', { name: '保存 Save' }).click();
+  await page.locator('.edit-form .form-error', { hasText: '有人在您编辑期间修改了此档案' }).waitFor();
+  await page.reload();
+  await page.getByRole('button', { name: '编辑 Edit' }).click();
+  check(await page.getByLabel('备注 Notes').inputValue() === '周末在家', 'the reloaded form shows the other edit');
   await page.getByLabel('备注 Notes').fill('养狗，敲门前先打电话');
   await page.getByRole('button', { name: '保存 Save' }).click();
   await page.locator('ul.changes', { hasText: '养狗' }).waitFor();
-  check((await page.locator('h1').textContent()).includes('version 2'), 'version 2');
+  check((await page.locator('h1').textContent()).includes('version 3'), 'version 3');
+  check(await page.locator('ul.changes', { hasText: '周末在家' }).count() === 2, 'both edits in the history, before and after');
   await shot('23-household-file');
 
   // ---- the manager adds the property-fee item: 2.50 yuan per m² per month.
@@ -163,6 +180,10 @@ try {
   check(await page.locator('[data-testid=receipt] tbody tr').count() === 1, 'allocated to the one bill');
   step('receipt ' + number);
   await shot('26-payment');
+  await page.getByLabel('渠道 Channel').selectOption('sms');
+  await page.getByLabel('结果 Result').fill('已发短信，答应周五前缴清');
+  await page.getByRole('button', { name: '记录 Record' }).click();
+  await page.locator('section', { hasText: '催缴记录' }).locator('td', { hasText: '已发短信' }).waitFor();
   await logout();
 
   // ---- the manager reads the collection report: rates, formulas, chart.
