@@ -9,6 +9,11 @@
 //!
 //! The script and this test hand over through marker files in a temporary
 //! folder, each side waiting on the other's with a deadline.
+//!
+//! [`day_one`] is a property's first day on an empty relay: set-up, import,
+//! billing, collection and the collection report.
+
+mod day_one;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -20,7 +25,7 @@ use harness::server::schema::{Action, EventData, Fen};
 use harness::{Api, TestRelay};
 use serde_json::{Value, json};
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("the workspace root")
@@ -28,7 +33,7 @@ fn root() -> PathBuf {
 }
 
 /// Installs the pinned `playwright-core` if `node_modules` is missing.
-fn npm_ci(dir: &Path) -> Result<()> {
+pub(crate) fn npm_ci(dir: &Path) -> Result<()> {
     if dir
         .join("node_modules/playwright-core/package.json")
         .exists()
@@ -49,7 +54,7 @@ fn npm_ci(dir: &Path) -> Result<()> {
 }
 
 /// Waits for the script's marker file, failing early if the script exits.
-async fn wait_for(
+pub(crate) async fn wait_for(
     file: &Path,
     child: &mut tokio::process::Child,
     timeout: Duration,

@@ -294,3 +294,156 @@ async fn two_thousand_units_import_whole() -> Result<()> {
     assert_eq!(files["households"].as_array().map(Vec::len), Some(2000));
     Ok(())
 }
+
+/// Polls an import job until it ends, returning every status seen.
+async fn follow(api: &Api, id: &str) -> Result<Vec<Value>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Vec::new();
+    loop {
+        let (status, job) = api
+            .get(&format!("/api/v1/household-files/imports/{id}"))
+            .await?;
+        anyhow::ensure!(status == 200, "job {id}: HTTP {status}: {job}");
+        let ended = matches!(job["state"].as_str(), Some("done" | "failed"));
+        seen.push(job);
+        if ended {
+            return Ok(seen);
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "job {id} still running: {:?}",
+            seen.last()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+fn stage_rank(s: &Value) -> usize {
+    ["parsing", "checking", "writing", "done", "failed"]
+        .iter()
+        .position(|x| s == *x)
+        .unwrap_or(usize::MAX)
+}
+
+#[tokio::test]
+async fn an_import_job_reports_its_progress_and_commits_whole() -> Result<()> {
+    let relay = TestRelay::start().await?;
+    let manager = relay.api("manager").await?;
+    setup(&manager, 300).await?;
+    let frontdesk = relay.api("frontdesk").await?;
+
+    // A file with a bad row: the job fails naming it, and nothing is written.
+    let bad = "unit,occupancy,name,move_in\nT1-001,owner,Wang,2025-03-01\nT9-001,owner,Li,2025-03-01\nT1-003,owner,Zhao,someday\n";
+    let (status, job) = frontdesk
+        .post_bytes(
+            "/api/v1/household-files/imports?commit=true",
+            "text/csv",
+            bad.into(),
+        )
+        .await?;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap_or_default().to_owned();
+    let end = follow(&frontdesk, &id).await?;
+    let last = end.last().cloned().unwrap_or_default();
+    assert_eq!(last["state"], "failed", "{last}");
+    let rows: Vec<(u64, &str)> = last["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            (
+                e["row"].as_u64().unwrap_or(0),
+                e["column"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, [(3, "unit"), (4, "move_in")], "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("nothing was imported")),
+        "{last}"
+    );
+    assert_eq!(
+        frontdesk.get("/api/v1/household-files").await?.1["households"]
+            .as_array()
+            .map(Vec::len),
+        Some(0),
+        "half imported"
+    );
+    // Only its starter follows a job; an unknown one is not found.
+    assert_eq!(
+        manager
+            .get(&format!("/api/v1/household-files/imports/{id}"))
+            .await?
+            .0,
+        404
+    );
+    assert_eq!(
+        frontdesk
+            .get("/api/v1/household-files/imports/nosuchjob")
+            .await?
+            .0,
+        404
+    );
+    let eng = relay.api("eng1").await?;
+    let (status, _) = eng
+        .post_bytes("/api/v1/household-files/imports", "text/csv", bad.into())
+        .await?;
+    assert_eq!(status, 403);
+
+    // 600 good rows: the states only move forward, done never goes back in
+    // a state nor passes the total, and the end is every household written.
+    let mut csv = String::from("unit,occupancy,name,phone,move_in\n");
+    for b in ["T1", "T2"] {
+        for i in 1..=300 {
+            csv.push_str(&format!(
+                "{b}-{i:03},owner,Resident {b}{i},139{i:08},2025-03-01\n"
+            ));
+        }
+    }
+    let (status, job) = frontdesk
+        .post_bytes(
+            "/api/v1/household-files/imports?commit=true&format=csv",
+            "application/octet-stream",
+            csv.into_bytes(),
+        )
+        .await?;
+    assert_eq!(status, 202, "{job}");
+    let id = job["id"].as_str().unwrap_or_default().to_owned();
+    let seen = follow(&frontdesk, &id).await?;
+    for pair in seen.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        assert!(
+            stage_rank(&a["state"]) <= stage_rank(&b["state"]),
+            "{a} then {b}"
+        );
+        if a["state"] == b["state"] {
+            assert!(a["done"].as_u64() <= b["done"].as_u64(), "{a} then {b}");
+        }
+    }
+    for s in &seen {
+        assert!(s["done"].as_u64() <= s["total"].as_u64(), "{s}");
+    }
+    let last = seen.last().cloned().unwrap_or_default();
+    assert_eq!(last["state"], "done", "{last}");
+    assert_eq!(
+        (last["done"].clone(), last["total"].clone()),
+        (json!(600), json!(600))
+    );
+    assert_eq!(last["result"]["committed"], true);
+    assert_eq!(last["result"]["rows"], 600);
+    let mut states: Vec<&str> = seen.iter().filter_map(|s| s["state"].as_str()).collect();
+    states.dedup();
+    eprintln!(
+        "import job: {} statuses seen, states {states:?}",
+        seen.len()
+    );
+    assert_eq!(
+        frontdesk.get("/api/v1/household-files").await?.1["households"]
+            .as_array()
+            .map(Vec::len),
+        Some(600)
+    );
+    Ok(())
+}

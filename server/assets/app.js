@@ -3,6 +3,8 @@
 import { api, session, h, clear, flash, field, errorBox, showError } from './util.js';
 import * as pages from './pages.js';
 import * as reports from './reports.js';
+import * as property from './property.js';
+import * as fees from './fees.js';
 
 const ALL = ['front_desk', 'supervisor', 'dispatcher', 'engineering_supervisor', 'manager', 'cashier', 'engineer', 'department_staff'];
 // Who records contacts from the dashboard: the lifecycle's issue/record roles
@@ -13,12 +15,16 @@ const REVIEW = ['supervisor', 'engineering_supervisor', 'manager'];
 const SUPER = ['supervisor', 'manager'];
 const REPORTS = ['front_desk', 'supervisor', 'engineering_supervisor', 'manager', 'cashier'];
 const HOUSEHOLDS = ['front_desk', 'supervisor', 'dispatcher', 'engineering_supervisor', 'manager', 'cashier'];
+const FEES = ['cashier', 'supervisor', 'manager'];
 
 /** Navigation: path, label, roles that see it. */
 const NAV = [
   ['#/register', 'Register', ALL],
   ['#/new', 'Record a contact', DESK],
   ['#/households', 'Households', HOUSEHOLDS],
+  ['#/files', '一户一档 Household files', property.READERS],
+  ['#/fees', '收费 Fees', FEES],
+  ['#/property', '物业 Property', ['manager']],
   ['#/review', 'Review queue', REVIEW],
   ['#/reports', 'Reports', REPORTS],
   ['#/sync-log', 'Sync log', SUPER],
@@ -31,6 +37,13 @@ const ROUTES = [
   [/^#\/ticket\/([^/]+)$/, pages.ticket],
   [/^#\/households$/, pages.households],
   [/^#\/household\/([^/]+)$/, pages.household],
+  [/^#\/files$/, property.files],
+  [/^#\/files\/new$/, property.newFile],
+  [/^#\/file\/([^/]+)$/, property.file],
+  [/^#\/import$/, property.importPage],
+  [/^#\/property$/, property.property],
+  [/^#\/fees$/, fees.desk],
+  [/^#\/fees\/household\/([^/]+)$/, fees.household],
   [/^#\/review$/, pages.review],
   [/^#\/reports$/, reports.list],
   [/^#\/report\/([^/]+)$/, reports.report],
@@ -68,6 +81,14 @@ async function logout() {
   location.hash = '#/login';
 }
 
+/** Where a login lands: the property set-up for a manager of a relay with no property yet. */
+async function landing(role) {
+  if (role !== 'manager') return '#/register';
+  try {
+    return (await api('/api/v1/property')).property ? '#/register' : '#/property';
+  } catch { return '#/register'; }
+}
+
 function loginPage(main) {
   const user = h('input', { name: 'username', autocomplete: 'username', required: true, autofocus: true });
   const pass = h('input', { name: 'password', type: 'password', autocomplete: 'current-password', required: true });
@@ -80,7 +101,7 @@ function loginPage(main) {
         try {
           const r = await api('/api/v1/login', { method: 'POST', body: { username: user.value.trim(), password: pass.value } });
           session.set(r);
-          location.hash = '#/register';
+          location.hash = await landing(r.role);
         } catch (e) {
           showError(err, e.status === 401 ? new Error('Wrong user name or password.') : e);
           pass.select();

@@ -32,6 +32,7 @@ export async function report(main, name) {
   const out = h('div#report-body');
   const query = () => ({ as_of: iso(asOf.value), from: iso(from.value) });
   const csv = h('a.button', { href: '#', download: '' }, 'Export CSV');
+  const xlsx = h('a.button', { href: '#', download: '' }, 'Export XLSX');
   const run = async () => {
     showError(err, null);
     try {
@@ -39,6 +40,7 @@ export async function report(main, name) {
       // Pin the figures to the cut-off they were computed at: the CSV is the same report.
       const pinned = { as_of: r.as_of, from: r.from };
       csv.href = withQuery('/api/v1/reports/' + encodeURIComponent(name), { ...pinned, format: 'csv' });
+      xlsx.href = withQuery('/api/v1/reports/' + encodeURIComponent(name), { ...pinned, format: 'xlsx' });
       if (!from.value) from.value = localInput(new Date(r.from), true);
       render(out, r);
     } catch (e) { showError(err, e); clear(out); }
@@ -57,7 +59,7 @@ export async function report(main, name) {
       },
     }, field('期间起 Period from', from, `空：当天零点（周报为本周一零点），${timeZone()}。Empty: start of today (of this week, Monday, for weekly reports).`),
     field('截止 As of (cut-off)', asOf, '空：现在。Empty: now.'),
-    h('div.field.actions', h('button.primary', { type: 'submit' }, 'Compute'), ' ', csv, ' ', h('button', { type: 'button', on: { click: () => window.print() } }, 'Print'))),
+    h('div.field.actions', h('button.primary', { type: 'submit' }, 'Compute'), ' ', csv, ' ', xlsx, ' ', h('button', { type: 'button', on: { click: () => window.print() } }, 'Print'))),
     err, out);
   await run();
 }

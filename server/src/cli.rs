@@ -475,7 +475,7 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                      \x20 1. propsync-server admin --data {d} create-user --username admin --password … --role manager\n\
                      \x20 2. propsync-server admin --data {d} setup-property --name … --units units.csv   (building,unit,area_m2)\n\
                      \x20 3. propsync-server admin --data {d} import-households households.xlsx --commit\n\
-                     \x20 or log in to the dashboard as the manager and POST /api/v1/property"
+                     \x20 or sign in to the dashboard as that manager: it opens the set-up form, then Import and Fees"
                 );
             }
             let finished = crate::property::materialise_pending(&relay)
@@ -693,7 +693,16 @@ async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> 
             );
             eprintln!("read {} bytes; checking every row", bytes.len());
             let started = std::time::Instant::now();
-            match crate::property::http::import_bytes(relay, &bytes, format, commit, &p).await {
+            match crate::property::http::import_bytes(
+                relay,
+                &bytes,
+                format,
+                commit,
+                &p,
+                &|_, _, _| {},
+            )
+            .await
+            {
                 Ok(v) => eprintln!(
                     "{} {} households in {:.1} s",
                     if commit {

@@ -69,6 +69,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
         include_bytes!("../assets/reports.js"),
     ),
     (
+        "property.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/property.js"),
+    ),
+    (
+        "fees.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/fees.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_bytes!("../assets/style.css"),

@@ -15,13 +15,15 @@
 //! import, and at start-up).
 //!
 //! Imports (CSV and XLSX, preview then all-or-nothing commit) are in
-//! `property/import.rs`, the JSON API in `property/http.rs`.
+//! `property/import.rs`, the import jobs a page follows with a progress bar
+//! in `property/jobs.rs`, the JSON API in `property/http.rs`.
 
 mod documents;
 pub(crate) mod http;
 pub(crate) mod import;
+pub(crate) mod jobs;
 
-pub(crate) use documents::{materialise_pending, refresh_arrears};
+pub(crate) use documents::{materialise_pending, materialise_pending_with, refresh_arrears};
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -531,6 +533,21 @@ pub(crate) async fn create_households(
     inputs: Vec<HouseholdInput>,
     by: &UserId,
 ) -> AppResult<Vec<DocId>> {
+    create_households_with(relay, inputs, by, &|_, _| {}).await
+}
+
+/// [`create_households`], telling `progress` how many households have their
+/// documents written, of how many (the register's rows are written first,
+/// all in one transaction).
+///
+/// # Errors
+/// As [`create_households`].
+pub(crate) async fn create_households_with(
+    relay: &Relay,
+    inputs: Vec<HouseholdInput>,
+    by: &UserId,
+    progress: &(dyn Fn(usize, usize) + Send + Sync),
+) -> AppResult<Vec<DocId>> {
     let mut errors = Vec::new();
     for (i, h) in inputs.iter().enumerate() {
         for (field, msg) in h.problems() {
@@ -545,7 +562,7 @@ pub(crate) async fn create_households(
         .db
         .write(move |tx| insert_files(tx, &inputs, &by, now))
         .await?;
-    materialise_pending(relay).await?;
+    materialise_pending_with(relay, progress).await?;
     Ok(ids)
 }
 

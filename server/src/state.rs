@@ -26,6 +26,8 @@ pub struct Relay {
     pub(crate) seclog: SecurityLog,
     /// Slows down guessing of the field app's enrolment codes.
     pub(crate) enrol_limiter: Arc<crate::enrol::Limiter>,
+    /// Household imports the dashboard follows with a progress bar.
+    pub(crate) imports: Arc<crate::property::jobs::Jobs>,
 }
 
 /// A dashboard session, as login opens it.
@@ -107,6 +109,7 @@ pub async fn open(config: Config) -> Result<Relay, StoreError> {
         keys,
         config: Arc::new(config),
         enrol_limiter: Arc::default(),
+        imports: Arc::default(),
     })
 }
 

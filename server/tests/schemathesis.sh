@@ -227,6 +227,7 @@ summary=()
 # `--checks all` on the command line.)
 partial=(
     /api/v1/property /api/v1/household-files /api/v1/household-files/import
+    /api/v1/household-files/imports /api/v1/household-files/imports/{id}
     /api/v1/fees/items /api/v1/fees/bill-runs /api/v1/fees/charges
     /api/v1/fees/payments /api/v1/fees/adjustments /api/v1/fees/reminders
     /api/v1/enrol /api/v1/enrolments

@@ -545,6 +545,26 @@ pub(crate) const OPERATIONS: &[Op] = &[
     .body(Content::Bytes)
     .errors(&[400, 401, 403, 409, 413]),
     op(
+        "/api/v1/household-files/imports",
+        "post",
+        "property",
+        "Start an import of household files (CSV or XLSX) as a job to follow: 202 with its id; \
+         the same checks and all-or-nothing commit as /household-files/import",
+    )
+    .params(&[query("commit", "String"), query("format", "String")])
+    .body(Content::Bytes)
+    .ok(202, Content::Json("Object"))
+    .errors(&[400, 401, 403, 413, 429]),
+    op(
+        "/api/v1/household-files/imports/{id}",
+        "get",
+        "property",
+        "An import job (its starter only): state parsing, checking, writing, done or failed; \
+         done of total; every bad row when refused; the outcome when done",
+    )
+    .params(&[path("id", "String")])
+    .errors(&[401, 403, 404]),
+    op(
         "/api/v1/fees/items",
         "get",
         "fees",
@@ -710,7 +730,12 @@ fn operation(o: &Op) -> Value {
             })
         })
         .collect();
-    let mut ok = json!({ "description": if o.ok.0 == 201 { "Created" } else { "OK" } });
+    let description = match o.ok.0 {
+        201 => "Created",
+        202 => "Accepted",
+        _ => "OK",
+    };
+    let mut ok = json!({ "description": description });
     if let Some(c) = content(o.ok.1) {
         ok["content"] = c;
     }

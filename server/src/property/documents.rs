@@ -23,6 +23,18 @@ use crate::store::{StoreError, StoreResult};
 /// # Errors
 /// Storage errors; a document the relay cannot write.
 pub(crate) async fn materialise_pending(relay: &Relay) -> AppResult<usize> {
+    materialise_pending_with(relay, &|_, _| {}).await
+}
+
+/// [`materialise_pending`], telling `progress` how many households have
+/// their documents written, of how many.
+///
+/// # Errors
+/// As [`materialise_pending`].
+pub(crate) async fn materialise_pending_with(
+    relay: &Relay,
+    progress: &(dyn Fn(usize, usize) + Send + Sync),
+) -> AppResult<usize> {
     let pending: Vec<(HouseholdFile, Arrears)> = relay
         .db
         .read(|c| {
@@ -61,9 +73,11 @@ pub(crate) async fn materialise_pending(relay: &Relay) -> AppResult<usize> {
     }))
     .buffer_unordered(WRITERS_AT_ONCE);
     let mut done = 0;
+    progress(0, n);
     while let Some(r) = writes.next().await {
         r?;
         done += 1;
+        progress(done, n);
         if done % 500 == 0 {
             tracing::info!(written = done, of = n, "household documents written");
         }

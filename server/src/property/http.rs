@@ -1,6 +1,7 @@
 //! `/api/v1/property` and `/api/v1/household-files/…`: setting the property
 //! up, the household register (create, read, edit with history, find by
-//! phone, unit, name or plate) and imports (preview, then commit).
+//! phone, unit, name or plate) and imports (preview, then commit; at once,
+//! or as a job a page follows with a progress bar).
 //!
 //! The manager sets the property up; the front desk, supervisors and the
 //! manager keep the household files; cashiers read them. Phone numbers are
@@ -11,14 +12,14 @@ use std::collections::BTreeSet;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use schema::{DocId, Principal, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::import::{self, Format};
+use super::import::{self, Format, Progress, Stage};
 use super::{HouseholdInput, PropertySpec};
 use crate::api::{Authed, Body, Params};
 use crate::error::{AppError, AppResult};
@@ -30,6 +31,8 @@ pub(crate) fn router() -> Router<Relay> {
         .route("/api/v1/household-files", get(list_files).post(create_file))
         .route("/api/v1/household-files/{id}", get(get_file).put(edit_file))
         .route("/api/v1/household-files/import", post(import_files))
+        .route("/api/v1/household-files/imports", post(start_import))
+        .route("/api/v1/household-files/imports/{id}", get(import_job))
         .route("/api/v1/household-files/{id}/extract", get(extract))
 }
 
@@ -207,7 +210,21 @@ async fn import_files(
     body: Bytes,
 ) -> AppResult<Json<Value>> {
     require(&p, KEEPERS, "import household files")?;
-    let format = match q.format.as_deref() {
+    let format = import_format(&q, &headers)?;
+    let outcome = import_bytes(
+        &relay,
+        &body,
+        format,
+        q.commit.unwrap_or(false),
+        &p,
+        &|_, _, _| {},
+    )
+    .await?;
+    Ok(Json(outcome))
+}
+
+fn import_format(q: &ImportQuery, headers: &HeaderMap) -> AppResult<Format> {
+    Ok(match q.format.as_deref() {
         Some("xlsx") => Format::Xlsx,
         Some("csv") => Format::Csv,
         Some(other) => {
@@ -221,9 +238,38 @@ async fn import_files(
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or(""),
         ),
-    };
-    let outcome = import_bytes(&relay, &body, format, q.commit.unwrap_or(false), &p).await?;
-    Ok(Json(outcome))
+    })
+}
+
+/// Starts an import as a job the page follows (`GET …/imports/{id}`):
+/// 202 with the job's first state. The same checks and the same
+/// all-or-nothing commit as `POST /api/v1/household-files/import`.
+async fn start_import(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Params(q): Params<ImportQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<(StatusCode, Json<Value>)> {
+    require(&p, KEEPERS, "import household files")?;
+    let format = import_format(&q, &headers)?;
+    let status = super::jobs::start(&relay, body, format, q.commit.unwrap_or(false), p)?;
+    Ok((StatusCode::ACCEPTED, Json(json!(status))))
+}
+
+/// An import job's state: stage, rows or households done of how many, the
+/// bad rows when refused, the outcome when done. Only its starter sees it.
+async fn import_job(
+    State(relay): State<Relay>,
+    Authed(p): Authed,
+    Path(id): Path<String>,
+) -> AppResult<Json<Value>> {
+    require(&p, KEEPERS, "import household files")?;
+    let status = relay
+        .imports
+        .status(&id, &p.user)
+        .ok_or_else(|| AppError::NotFound(format!("no import job {id:?} of yours")))?;
+    Ok(Json(json!(status)))
 }
 
 /// Previews or commits an import; the admin command and the API share it.
@@ -237,6 +283,7 @@ pub(crate) async fn import_bytes(
     format: Format,
     commit: bool,
     by: &Principal,
+    progress: Progress<'_>,
 ) -> AppResult<Value> {
     let units: BTreeSet<String> = relay
         .db
@@ -252,7 +299,7 @@ pub(crate) async fn import_bytes(
             "the property has no units yet: set it up first".into(),
         ));
     }
-    let preview = import::preview(bytes, format, &units)?;
+    let preview = import::preview_with(bytes, format, &units, progress)?;
     if !preview.errors.is_empty() {
         return Err(AppError::Invalid {
             message: format!(
@@ -274,7 +321,11 @@ pub(crate) async fn import_bytes(
         }));
     }
     let n = preview.households.len();
-    let ids = super::create_households(relay, preview.households, &by.user).await?;
+    progress(Stage::Writing, 0, n);
+    let ids = super::create_households_with(relay, preview.households, &by.user, &|done, of| {
+        progress(Stage::Writing, done, of);
+    })
+    .await?;
     Ok(json!({
         "committed": true, "rows": n,
         "households": ids.iter().map(ToString::to_string).collect::<Vec<_>>(),

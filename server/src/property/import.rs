@@ -39,6 +39,25 @@ pub(crate) struct Preview {
     pub(crate) errors: Vec<RowError>,
 }
 
+/// Where an import is, for whoever follows it (the import jobs).
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Stage {
+    /// Reading the file's cells.
+    Parsing,
+    /// Checking rows against the property (`done` of `total` rows).
+    Checking,
+    /// Writing the register and the households' documents (`done` of
+    /// `total` households).
+    Writing,
+}
+
+/// Told how far an import got: the stage, done, total.
+pub(crate) type Progress<'a> = &'a (dyn Fn(Stage, usize, usize) + Send + Sync);
+
+/// Rows checked between two progress reports.
+const REPORT_EVERY: usize = 100;
+
 /// The file's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Format {
@@ -154,11 +173,23 @@ fn date(s: &str) -> Option<NaiveDate> {
 }
 
 /// Reads and checks the file against the property's units; nothing is written.
+#[cfg(test)]
 pub(crate) fn preview(
     bytes: &[u8],
     format: Format,
     units: &BTreeSet<String>,
 ) -> AppResult<Preview> {
+    preview_with(bytes, format, units, &|_, _, _| {})
+}
+
+/// [`preview`], telling `progress` how far it got.
+pub(crate) fn preview_with(
+    bytes: &[u8],
+    format: Format,
+    units: &BTreeSet<String>,
+    progress: Progress<'_>,
+) -> AppResult<Preview> {
+    progress(Stage::Parsing, 0, 0);
     let rows = cells(bytes, format)?;
     let Some((header, body)) = rows.split_first() else {
         return Err(AppError::BadRequest("the file is empty".into()));
@@ -191,6 +222,9 @@ pub(crate) fn preview(
     let mut seen_units: BTreeMap<String, usize> = BTreeMap::new();
     for (i, row) in body.iter().enumerate() {
         let n = i + 2;
+        if i % REPORT_EVERY == 0 {
+            progress(Stage::Checking, i, body.len());
+        }
         if row.iter().all(String::is_empty) {
             continue;
         }
@@ -297,6 +331,7 @@ pub(crate) fn preview(
         }
         out.errors.extend(errs);
     }
+    progress(Stage::Checking, body.len(), body.len());
     Ok(out)
 }
 
