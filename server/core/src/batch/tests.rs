@@ -573,3 +573,75 @@ fn an_offline_line_of_changes_is_judged_step_by_step_from_one_read() {
         out.rejected
     );
 }
+
+/// Not a test: the figures behind BENCHMARKS.md's "one read per batch" row.
+/// `cargo test --release -p propsync-relay-core -- --ignored one_read --nocapture`
+#[test]
+#[ignore = "a benchmark, run by hand in release"]
+fn one_read_against_a_read_per_change() {
+    use std::time::Instant;
+    let staff = staff();
+    let eng1 = &staff[0];
+    let mut relay = Relay::new();
+    issued(&mut relay);
+    // A ticket with some history, then a phone's line of 10 changes.
+    for _ in 0..20 {
+        let heads = relay.doc.get_heads();
+        let at = relay.clock;
+        let c = change(&relay, eng1, &heads, &What::Note, EventId::random(), at);
+        assert!(relay.receive(eng1, vec![c]).rejected.is_empty());
+    }
+    let base = relay.doc.get_heads();
+    let mut phone = relay.doc.fork().with_actor(actor_of(eng1));
+    for i in 0..10 {
+        let mut tx = phone.transaction();
+        doc::append_note(
+            &mut tx,
+            &Note {
+                id: EventId::random(),
+                by: eng1.user.clone(),
+                device: eng1.device.clone(),
+                at: relay.clock,
+                text: format!("offline {i}"),
+            },
+        )
+        .unwrap();
+        tx.commit();
+    }
+    let line = phone.get_changes(&base);
+    let hashes: Vec<ChangeHash> = line.iter().map(automerge::Change::hash).collect();
+    let mut trial = relay.doc.fork();
+    trial.apply_changes(line.clone()).unwrap();
+    let rounds = 200;
+    let t = Instant::now();
+    for _ in 0..rounds {
+        for (i, h) in hashes.iter().enumerate() {
+            let at = if i + 1 == hashes.len() {
+                read_ticket(&trial, None)
+            } else {
+                read_ticket(&trial, Some(&[*h]))
+            };
+            std::hint::black_box(at.unwrap());
+        }
+    }
+    let per_change = t.elapsed() / rounds;
+    let entries: Vec<Vec<Entry>> = hashes
+        .iter()
+        .map(|h| {
+            let t = read_ticket(&trial, Some(&[*h])).unwrap();
+            vec![Entry::Note(t.notes.last().unwrap().clone())]
+        })
+        .collect();
+    let t = Instant::now();
+    for _ in 0..rounds {
+        let mut chain = Chain::of(&trial, &trial.get_heads(), &line, &entries, eng1).unwrap();
+        for i in 0..hashes.len() {
+            std::hint::black_box(chain.at(i).unwrap());
+        }
+    }
+    let one = t.elapsed() / rounds;
+    eprintln!(
+        "views of a 10-change line on a 30-entry ticket: a read per change {per_change:?}, one read {one:?} ({:.1}x)",
+        per_change.as_secs_f64() / one.as_secs_f64()
+    );
+}
