@@ -204,7 +204,7 @@ export async function newContact(main) {
   const paid = h('input', { type: 'checkbox', name: 'paid' });
   const callerName = h('input#caller-name', { name: 'caller_name', maxlength: 50, autocomplete: 'off' });
   const callerPhone = h('input#caller-phone', { name: 'caller_phone', type: 'tel', maxlength: 30, autocomplete: 'off',
-    pattern: '[0-9+() \\-]*', placeholder: '13812345678' });
+    pattern: '[0-9+\\(\\) \\-]*', placeholder: '13812345678' });
   const readBack = h('input#read-back', { type: 'checkbox', name: 'read_back', required: true });
   callerPhone.addEventListener('change', () => hh.lookUp(callerPhone.value.trim()));
   const callerBox = h('fieldset.caller', h('legend', '来电人 Caller'),
