@@ -27,6 +27,9 @@ const PARALLEL: usize = 32;
 /// The engineers' phones and the front desk's password.
 pub(crate) struct Property {
     pub(crate) desk_password: String,
+    /// The demo users' passwords and device tokens (reports are read as
+    /// the manager, supervisor and cashier; the desk's tablet syncs).
+    pub(crate) demo: BTreeMap<String, server::demo::DemoUser>,
     /// One engineer per storm device.
     pub(crate) engineers: Vec<(UserId, Identity)>,
     /// Two phones of one more engineer, for the live test.
@@ -105,6 +108,7 @@ pub(crate) async fn property(
     let a = phones.pop().context("phone a")?;
     Ok(Property {
         desk_password,
+        demo: creds,
         engineers,
         live: (live_user, a, b),
     })
