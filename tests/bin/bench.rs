@@ -205,21 +205,18 @@ async fn main() -> Result<()> {
         .tempdir()?;
     let data = work.path().join("relay");
 
-    // The property.
-    let property = seed::property(&data, args.devices, &progress).await?;
-    progress.done(&format!("enrolled {} engineers", args.devices));
+    // The demo property, and tickets created on the empty relay.
+    let demo = seed::demo(&data).await?;
     let demo_password = |name: &str| -> Result<String> {
-        Ok(property
-            .demo
+        Ok(demo
             .get(name)
             .with_context(|| format!("no demo user {name}"))?
             .password
             .clone())
     };
-
-    // Creating tickets on the empty relay.
+    let desk_password = demo_password("frontdesk")?;
     let mut relay = Server::relay(&relay_bin, &data)?;
-    let desk = Api::login(&relay.url, "frontdesk", &property.desk_password).await?;
+    let desk = Api::login(&relay.url, "frontdesk", &desk_password).await?;
     let create_start = year::create(&desk, args.create_samples, &progress).await?;
     progress.done(&format!(
         "created {} tickets over REST on the empty relay: {:.0}/s",
@@ -241,6 +238,11 @@ async fn main() -> Result<()> {
     ));
     let stored = seeded.tickets + create_start.count;
 
+    // The storm's engineers and phones (after the history: it dispatches
+    // to the demo property's three engineers).
+    let property = seed::property(&data, args.devices, &progress).await?;
+    progress.done(&format!("enrolled {} engineers", args.devices));
+
     // Cold start: the relay started on everything stored.
     let relay = Server::relay(&relay_bin, &data)?;
     let answered = wait_answering(&relay.url).await?;
@@ -256,7 +258,7 @@ async fn main() -> Result<()> {
     ));
 
     // Reports, the register, creation and the desk's tablet at that size.
-    let desk = Api::login(&relay.url, "frontdesk", &property.desk_password).await?;
+    let desk = Api::login(&relay.url, "frontdesk", &desk_password).await?;
     let sup = Api::login(&relay.url, "supervisor", &demo_password("supervisor")?).await?;
     let mut readers = Vec::new();
     for name in ["manager", "supervisor", "cashier", "engsup"] {
@@ -272,8 +274,7 @@ async fn main() -> Result<()> {
         create_end.count,
         create_end.per_second()
     ));
-    let desk_token = property
-        .demo
+    let desk_token = demo
         .get("frontdesk")
         .context("no front desk")?
         .device_token
