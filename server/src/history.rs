@@ -1,7 +1,7 @@
 // Long file: every kind of ticket's lifecycle script beside the code that runs them many at a time.
 //! A year of a property's history, written through the relay's own
 //! authoring path: every ticket is created and moved through its lifecycle
-//! by [`Hub::author`](crate::hub) as the person who would do it (the front
+//! by `Hub::author` as the person who would do it (the front
 //! desk records and dispatches, the engineer accepts, starts and completes,
 //! the department staff reply, the supervisor closes complaints), judged,
 //! numbered and committed exactly as a dashboard user's action is, with the
