@@ -544,20 +544,24 @@ struct Cast {
 impl Cast {
     async fn of(relay: &Relay, engineers: &[UserId]) -> AppResult<Self> {
         let users = relay.hub.store.users().await?;
-        let principal = |u: &crate::store::records::User| {
-            Principal::new(
-                u.username.clone(),
-                u.role,
-                crate::admin::web_device(&u.username),
-            )
-            .in_department(u.department)
-        };
+        let people: Vec<Principal> = users
+            .iter()
+            .filter(|u| !u.disabled)
+            .map(|u| {
+                Principal::new(
+                    u.username.clone(),
+                    u.role,
+                    crate::admin::web_device(&u.username),
+                )
+                .in_department(u.department)
+            })
+            .collect();
         let first = |role: Role, prefer: &str| {
-            users
+            people
                 .iter()
-                .filter(|u| u.role == role && !u.disabled)
-                .min_by_key(|u| (u.username.as_str() != prefer, u.username.clone()))
-                .map(principal)
+                .filter(|p| p.role == role)
+                .min_by_key(|p| (p.user.as_str() != prefer, p.user.clone()))
+                .cloned()
                 .ok_or_else(|| {
                     AppError::Conflict(format!(
                         "the property has no {} to write history with",
@@ -565,14 +569,12 @@ impl Cast {
                     ))
                 })
         };
-        let engs: Vec<Principal> = users
+        let engs: Vec<Principal> = people
             .iter()
-            .filter(|u| {
-                u.role == Role::Engineer
-                    && !u.disabled
-                    && (engineers.is_empty() || engineers.contains(&u.username))
+            .filter(|p| {
+                p.role == Role::Engineer && (engineers.is_empty() || engineers.contains(&p.user))
             })
-            .map(principal)
+            .cloned()
             .collect();
         if engs.is_empty() {
             return Err(AppError::Conflict(
@@ -581,10 +583,10 @@ impl Cast {
         }
         let mut staff = Vec::new();
         for d in [Department::Security, Department::Cleaning] {
-            let p = users
+            let p = people
                 .iter()
-                .find(|u| u.role == Role::DepartmentStaff && u.department == d && !u.disabled)
-                .map(principal)
+                .find(|p| p.role == Role::DepartmentStaff && p.department == d)
+                .cloned()
                 .ok_or_else(|| {
                     AppError::Conflict(format!(
                         "the property has no {} staff to write history with",
