@@ -404,6 +404,20 @@ enum AdminAction {
         #[arg(long, default_value = "admin")]
         by: String,
     },
+    /// Write a year of history for load tests: N tickets received over the
+    /// past --days days and moved through their lifecycles by the property's
+    /// people (the demo property's, made first on a fresh directory), through
+    /// the relay's own judging and numbering. Progress on stderr. Never on a
+    /// real property: every step is a real, numbered record.
+    SeedHistory {
+        #[arg(long)]
+        tickets: usize,
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        /// Per cent of tickets left part way through their lifecycle.
+        #[arg(long, default_value_t = 4)]
+        open_percent: u32,
+    },
     /// Write the whole per-change sync ledger as CSV (and, with `--sessions`,
     /// every sync session with its counters).
     ExportSyncLog {
@@ -502,6 +516,11 @@ pub async fn run() -> anyhow::Result<ExitCode> {
                 AdminAction::Backup { out } => return ops_backup(&data, &out),
                 AdminAction::Restore { from } => return ops_restore(&from, &data),
                 AdminAction::Verify => return ops_verify(&data),
+                AdminAction::SeedHistory {
+                    tickets,
+                    days,
+                    open_percent,
+                } => return seed_history(&data, tickets, days, open_percent).await,
                 _ => {}
             }
             let relay = crate::open(Config::new(data, "127.0.0.1:0".parse()?))
@@ -551,6 +570,47 @@ fn ops_restore(from: &std::path::Path, data: &std::path::Path) -> anyhow::Result
         r.epoch
     );
     Ok(report_verify(&r.verify))
+}
+
+async fn seed_history(
+    data: &std::path::Path,
+    tickets: usize,
+    days: u32,
+    open_percent: u32,
+) -> anyhow::Result<ExitCode> {
+    let opts = crate::history::Options {
+        days,
+        open_percent,
+        ..crate::history::Options::new(tickets)
+    };
+    let s = crate::history::seed_data_dir(data, &opts, &|p: &crate::history::Progress| {
+        eprintln!(
+            "历史 / history: {}/{} steps, {} tickets, {:.0} steps/s",
+            p.steps_done,
+            p.steps_total,
+            p.tickets_created,
+            p.steps_done as f64 / p.elapsed.as_secs_f64().max(1e-9)
+        );
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    eprintln!(
+        "历史 / history: {} tickets, {} steps in {:.1} s ({:.0} tickets/s); {} open; by kind {:?}; by status {:?}; {} refused, {} not as planned",
+        s.tickets,
+        s.steps,
+        s.took.as_secs_f64(),
+        s.tickets as f64 / s.took.as_secs_f64().max(1e-9),
+        s.open,
+        s.by_kind,
+        s.by_status,
+        s.refused,
+        s.not_as_planned
+    );
+    Ok(if s.refused == 0 && s.not_as_planned == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 fn ops_verify(data: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -650,8 +710,12 @@ async fn admin(relay: &crate::Relay, action: AdminAction) -> anyhow::Result<()> 
                 .map_err(e)?;
             eprintln!("the property's time zone is now {}", tz.name());
         }
-        // Backup, restore and verify never open the relay: handled in `run`.
-        AdminAction::Backup { .. } | AdminAction::Restore { .. } | AdminAction::Verify => {}
+        // Backup, restore, verify and the history open the data directory
+        // themselves: handled in `run`.
+        AdminAction::Backup { .. }
+        | AdminAction::Restore { .. }
+        | AdminAction::Verify
+        | AdminAction::SeedHistory { .. } => {}
         AdminAction::SetupProperty {
             name,
             time_zone,

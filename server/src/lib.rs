@@ -24,6 +24,7 @@ pub mod demo;
 mod enrol;
 pub mod error;
 mod fees;
+pub mod history;
 mod hub;
 mod limits;
 pub mod metrics;

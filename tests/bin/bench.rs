@@ -3,15 +3,21 @@
 //! automerge-repo sync server, measured side by side in one run.
 //!
 //! It starts the relay's release binary on a fresh data directory, seeds a
-//! property (engineers with phones, assigned repair orders, more tickets up
-//! to `--cold-tickets`), and drives `--devices` simulated phones (each
-//! `client_core`'s sync engine behind its own WebSocket on loopback). Then:
+//! property (engineers with phones), writes `--history` tickets of a year's
+//! history with the relay's library, records and assigns repair orders, and
+//! drives `--devices` simulated phones (each `client_core`'s sync engine
+//! behind its own WebSocket on loopback). Then:
 //!
-//! - cold start: the relay restarted on the stored tickets, time until it answers;
+//! - the year (`bench/year.rs`): ticket creation over REST on the empty
+//!   relay and after the history; cold start on the history, time until it
+//!   answers and RSS; every report and the register's filters, p50/p99; the
+//!   front desk's tablet syncing its inbox, first and again;
 //! - storm: every phone made `--events` offline steps on each of its
 //!   `--tickets` orders; all reconnect at once; time until every phone and
 //!   the server have converged (and, on the relay, every verdict is back);
-//! - live: with every phone connected and idle, one phone's note reaching another;
+//! - live: with every phone connected and idle, one phone's note reaching
+//!   another, samples 5 ms apart and again spaced beyond automerge-repo's
+//!   100 ms sync throttle (`--spaced-ms`);
 //! - the same storm and live test against the JavaScript automerge-repo sync
 //!   server (`tests/bench/server.mjs`, no tokens: it has no auth);
 //! - the raw limit: the same changes applied to in-memory documents.
@@ -23,7 +29,7 @@
 //! cargo build --release -p propsync-server -p propsync-tests --bins
 //! (cd tests/bench && npm ci)
 //! target/release/propsync-bench            # the defaults: about five minutes
-//! target/release/propsync-bench --devices 1000 --live-samples 1000   # BENCHMARKS.md's run
+//! target/release/propsync-bench --devices 1000 --live-samples 1000 --history 100000   # BENCHMARKS.md's run
 //! ```
 
 #![allow(
@@ -45,6 +51,8 @@ mod procs;
 mod report;
 #[path = "bench/seed.rs"]
 mod seed;
+#[path = "bench/year.rs"]
+mod year;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -83,10 +91,28 @@ struct Args {
     /// Live-latency samples.
     #[arg(long, default_value_t = 500)]
     live_samples: usize,
-    /// Tickets stored for the cold start (seeded through the REST API, at a
-    /// few hundred a second).
+    /// Live-latency samples spaced beyond automerge-repo's 100 ms sync
+    /// throttle (the second live test on each server).
+    #[arg(long, default_value_t = 200)]
+    spaced_samples: usize,
+    /// How far apart the spaced live samples are, ms.
+    #[arg(long, default_value_t = 150)]
+    spaced_ms: u64,
+    /// Tickets of history (a year of a property: received over 365 days,
+    /// most closed), written with the relay's library before it starts;
+    /// stored for the cold start, the reports and the register.
     #[arg(long, default_value_t = 20_000)]
-    cold_tickets: usize,
+    history: usize,
+    /// Tickets created through REST on the empty relay and again after the
+    /// history, for the creation rate.
+    #[arg(long, default_value_t = 500)]
+    create_samples: usize,
+    /// Times each report and register query is asked.
+    #[arg(long, default_value_t = 20)]
+    report_samples: usize,
+    /// Seconds after which a report or query is asked no more (at least once).
+    #[arg(long, default_value_t = 60)]
+    report_budget_secs: u64,
     /// Where the table goes.
     #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../BENCHMARKS.md"))]
     out: PathBuf,
@@ -179,11 +205,98 @@ async fn main() -> Result<()> {
         .tempdir()?;
     let data = work.path().join("relay");
 
-    // The property.
+    // The demo property, and tickets created on the empty relay.
+    let demo = seed::demo(&data).await?;
+    let demo_password = |name: &str| -> Result<String> {
+        Ok(demo
+            .get(name)
+            .with_context(|| format!("no demo user {name}"))?
+            .password
+            .clone())
+    };
+    let desk_password = demo_password("frontdesk")?;
+    let mut relay = Server::relay(&relay_bin, &data)?;
+    let desk = Api::login(&relay.url, "frontdesk", &desk_password).await?;
+    let create_start = year::create(&desk, args.create_samples, &progress).await?;
+    progress.done(&format!(
+        "created {} tickets over REST on the empty relay: {:.0}/s",
+        create_start.count,
+        create_start.per_second()
+    ));
+    relay.stop();
+
+    // A year of history, through the relay's library (the relay stopped).
+    let seeded = year::seed(&data, args.history, &progress).await?;
+    progress.done(&format!(
+        "history: {} tickets, {} steps in {:.1} s ({:.0} tickets/s, {:.0} steps/s); {} open",
+        seeded.tickets,
+        seeded.steps,
+        seeded.took.as_secs_f64(),
+        seeded.tickets as f64 / seeded.took.as_secs_f64().max(1e-9),
+        seeded.steps as f64 / seeded.took.as_secs_f64().max(1e-9),
+        seeded.open
+    ));
+    let stored = seeded.tickets + create_start.count;
+
+    // The storm's engineers and phones (after the history: it dispatches
+    // to the demo property's three engineers).
     let property = seed::property(&data, args.devices, &progress).await?;
     progress.done(&format!("enrolled {} engineers", args.devices));
-    let mut relay = Server::relay(&relay_bin, &data)?;
-    let desk = Api::login(&relay.url, "frontdesk", &property.desk_password).await?;
+
+    // Cold start: the relay started on everything stored.
+    let relay = Server::relay(&relay_bin, &data)?;
+    let answered = wait_answering(&relay.url).await?;
+    let cold = report::Cold {
+        tickets: stored,
+        took: answered.duration_since(relay.spawned),
+        rss: relay.memory()?.rss,
+    };
+    progress.done(&format!(
+        "cold start with {} tickets: {:.3} s",
+        cold.tickets,
+        cold.took.as_secs_f64()
+    ));
+
+    // Reports, the register, creation and the desk's tablet at that size.
+    let desk = Api::login(&relay.url, "frontdesk", &desk_password).await?;
+    let sup = Api::login(&relay.url, "supervisor", &demo_password("supervisor")?).await?;
+    let mut readers = Vec::new();
+    for name in ["manager", "supervisor", "cashier", "engsup"] {
+        readers.push(Api::login(&relay.url, name, &demo_password(name)?).await?);
+    }
+    let budget = Duration::from_secs(args.report_budget_secs);
+    let reports = year::reports(&readers, args.report_samples, budget, &progress).await?;
+    let register = year::register(&sup, args.report_samples, budget, &progress).await?;
+    let serials = year::serials(&sup).await?;
+    let create_end = year::create(&desk, args.create_samples, &progress).await?;
+    progress.done(&format!(
+        "created {} tickets over REST after the history: {:.0}/s",
+        create_end.count,
+        create_end.per_second()
+    ));
+    let desk_token = demo
+        .get("frontdesk")
+        .context("no front desk")?
+        .device_token
+        .clone();
+    let desk_sync = year::desk_sync(&relay.url, &desk_token, &progress).await?;
+    progress.done(&format!(
+        "the desk's tablet: first sync of {} documents {:.1} s, again with nothing new {:.2} s",
+        desk_sync.listed,
+        desk_sync.first.as_secs_f64(),
+        desk_sync.again.as_secs_f64()
+    ));
+    let year = year::Year {
+        seeded,
+        create_start,
+        create_end,
+        reports,
+        register,
+        desk: desk_sync,
+        serials,
+    };
+
+    // The storm's orders, assigned, and each phone's first sync.
     let users: Vec<UserId> = property.engineers.iter().map(|(u, _)| u.clone()).collect();
     let assigned = args.devices * args.tickets;
     let live_user = property.live.0.clone();
@@ -202,15 +315,7 @@ async fn main() -> Result<()> {
         "recording and assigning orders",
     )
     .await?;
-    let stored = assigned + 1;
-    let extra = args.cold_tickets.saturating_sub(stored);
-    let fill_start = Instant::now();
-    seed::tickets(&desk, extra, |_| None, &progress, "recording more tickets").await?;
-    progress.done(&format!(
-        "recorded {} tickets ({extra} unassigned at {:.0}/s)",
-        stored + extra,
-        extra as f64 / fill_start.elapsed().as_secs_f64().max(1e-9)
-    ));
+    progress.done(&format!("recorded and assigned {} orders", assigned + 1));
     let phones: Vec<Identity> = property.engineers.iter().map(|(_, i)| i.clone()).collect();
     let fetched = seed::first_sync(&relay.url, phones, args.tickets, &progress).await?;
     let live_fetched = seed::first_sync(
@@ -221,21 +326,6 @@ async fn main() -> Result<()> {
     )
     .await?;
     progress.done(&format!("{} phones fetched their orders", fetched.len()));
-
-    // Cold start: the relay restarted on everything stored.
-    relay.stop();
-    let relay = Server::relay(&relay_bin, &data)?;
-    let answered = wait_answering(&relay.url).await?;
-    let cold = report::Cold {
-        tickets: stored + extra,
-        took: answered.duration_since(relay.spawned),
-        rss: relay.memory()?.rss,
-    };
-    progress.done(&format!(
-        "cold start with {} tickets: {:.3} s",
-        cold.tickets,
-        cold.took.as_secs_f64()
-    ));
 
     // The offline work, made once: the same changes go to both servers.
     let mut work_per_phone = Vec::with_capacity(fetched.len());
@@ -363,10 +453,13 @@ async fn main() -> Result<()> {
         events: args.events,
         changes: changes_total,
         live_samples: args.live_samples,
+        spaced_samples: args.spaced_samples,
+        spaced_ms: args.spaced_ms,
         propsync: (storm_relay, live_relay),
         peer: peer_figures,
         cold,
         raw,
+        year,
     };
     let command = command_line();
     let text = report::render(&figures, &command, &procs::machine());
@@ -476,7 +569,24 @@ async fn run_target(
         took.as_secs_f64()
     ));
 
-    let samples = live(target, live_pair, args.live_samples, progress, name).await?;
+    let samples = live(
+        target,
+        live_pair,
+        args.live_samples,
+        Duration::from_millis(5),
+        progress,
+        name,
+    )
+    .await?;
+    let spaced = live(
+        target,
+        live_pair,
+        args.spaced_samples,
+        Duration::from_millis(args.spaced_ms),
+        progress,
+        &format!("{name} (spaced)"),
+    )
+    .await?;
     let rss_connected = idle_rss(server, target, progress, name).await?;
     let _ = stop_tx.send(true);
     for t in tasks {
@@ -486,7 +596,7 @@ async fn run_target(
         "{name} live: {} samples with {n} devices connected",
         samples.len()
     ));
-    Ok((storm, Live::new(samples, rss_connected)))
+    Ok((storm, Live::new(samples, spaced, rss_connected)))
 }
 
 /// The server's RSS once every device is connected and idle: on the relay,
@@ -537,11 +647,12 @@ async fn idle_rss(
 }
 
 /// One phone's note reaching another phone of the same engineer, `samples`
-/// times, the two taking turns.
+/// times, the two taking turns, `pause` apart.
 async fn live(
     target: &Target,
     pair: &[(Identity, BTreeMap<DocId, Held>)],
     samples: usize,
+    pause: Duration,
     progress: &Progress,
     name: &str,
 ) -> Result<Vec<Duration>> {
@@ -585,9 +696,9 @@ async fn live(
             }
         }
         out.push(t0.elapsed());
-        // A short pause, answering both sockets, so the next sample starts
-        // from quiet connections (and stays far inside the relay's rate limit).
-        let pause = tokio::time::Instant::now() + Duration::from_millis(5);
+        // A pause, answering both sockets, so the next sample starts from
+        // quiet connections (and stays far inside the relay's rate limit).
+        let pause = tokio::time::Instant::now() + pause;
         loop {
             tokio::select! {
                 f = r.recv() => { r.handle(f).await?; }

@@ -24,17 +24,31 @@ use crate::fleet::{Conn, Held, Identity, Target, Wire};
 /// How many REST calls or connections are in flight at once while seeding.
 const PARALLEL: usize = 32;
 
-/// The engineers' phones and the front desk's password.
+/// The engineers' phones.
 pub(crate) struct Property {
-    pub(crate) desk_password: String,
     /// One engineer per storm device.
     pub(crate) engineers: Vec<(UserId, Identity)>,
     /// Two phones of one more engineer, for the live test.
     pub(crate) live: (UserId, Identity, Identity),
 }
 
-/// Creates the demo property and `n` engineers (plus the live pair) in `data`,
-/// with the relay's library, before any relay process runs on it.
+/// The demo property's users and their credentials.
+pub(crate) type Demo = BTreeMap<String, server::demo::DemoUser>;
+
+/// Creates the demo property in `data` with the relay's library, before any
+/// relay process runs on it.
+pub(crate) async fn demo(data: &Path) -> Result<Demo> {
+    let config = server::Config::new(data.to_owned(), "127.0.0.1:0".parse()?);
+    let relay = server::open(config).await?;
+    server::demo::seed(&relay)
+        .await
+        .map_err(|e| anyhow!("{e}"))?
+        .context("the data directory was not fresh")
+}
+
+/// Adds `n` engineers with a phone each (plus the live pair) to the demo
+/// property in `data`, with the relay's library, while no relay process
+/// runs on it.
 pub(crate) async fn property(
     data: &Path,
     n: usize,
@@ -42,15 +56,6 @@ pub(crate) async fn property(
 ) -> Result<Property> {
     let config = server::Config::new(data.to_owned(), "127.0.0.1:0".parse()?);
     let relay = server::open(config).await?;
-    let creds = server::demo::seed(&relay)
-        .await
-        .map_err(|e| anyhow!("{e}"))?
-        .context("the data directory was not fresh")?;
-    let desk_password = creds
-        .get("frontdesk")
-        .context("no front desk user")?
-        .password
-        .clone();
     let enrol = |name: String, phones: Vec<String>| {
         let relay = relay.clone();
         async move {
@@ -104,7 +109,6 @@ pub(crate) async fn property(
     let b = phones.pop().context("phone b")?;
     let a = phones.pop().context("phone a")?;
     Ok(Property {
-        desk_password,
         engineers,
         live: (live_user, a, b),
     })
