@@ -56,7 +56,6 @@ impl Relay {
                 channel: Channel::Phone,
                 at: t0(),
             },
-            caller: None,
         };
         doc::create_ticket(&mut doc, &header).unwrap();
         Self {

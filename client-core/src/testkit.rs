@@ -245,7 +245,6 @@ impl TestRelay {
                 channel: Channel::Phone,
                 at: t0(),
             },
-            caller: None,
         };
         let issue = event(
             &desk,

@@ -149,7 +149,6 @@ impl Branches {
                         channel: Channel::WalkIn,
                         at,
                     },
-                    caller: None,
                 },
             )
             .expect("create");

@@ -371,7 +371,6 @@ const TICKET_ROOT_KEYS: &[&str] = &[
     "title",
     "description",
     "reported",
-    "caller",
     "events",
     "notes",
     "attachments",

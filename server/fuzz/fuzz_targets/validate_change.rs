@@ -56,7 +56,6 @@ fn fixture() -> &'static Fixture {
                     channel: Channel::WalkIn,
                     at: chrono::Utc::now(),
                 },
-                caller: None,
             },
         )
         .expect("create");

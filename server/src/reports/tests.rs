@@ -42,7 +42,6 @@ fn ticket(kind: Kind, received: DateTime<Utc>) -> Built {
             channel: Channel::Phone,
             at: received,
         },
-        caller: None,
     };
     let mut t = Ticket::new(header);
     t.server = ServerSection {
