@@ -528,7 +528,6 @@ fn script(plan: &Plan, engineer: &UserId, open_percent: u32) -> (TicketHeader, V
             channel,
             at,
         },
-        caller: None,
     };
     (header, steps)
 }
