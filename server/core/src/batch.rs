@@ -347,7 +347,7 @@ impl Chain {
     }
 
     /// The ticket as change `i` of the line saw it.
-    fn at(&mut self, i: usize) -> Result<Ticket, schema::doc::ShapeError> {
+    fn at(&self, i: usize) -> Ticket {
         let later = &self.later[i];
         let mut t = self.full.clone();
         if !later.is_empty() {
@@ -355,7 +355,7 @@ impl Chain {
             t.notes.retain(|n| !later.contains(n.id.as_str()));
             t.attachments.retain(|a| !later.contains(a.id.as_str()));
         }
-        Ok(t)
+        t
     }
 }
 
@@ -527,7 +527,7 @@ fn post_check(
             inserted.get(&h).map_or(&[], Vec::as_slice),
         )?);
     }
-    let mut chain = Chain::of(trial, &trial_heads, valid, &all_entries, author);
+    let chain = Chain::of(trial, &trial_heads, valid, &all_entries, author);
     let mut last: Option<(ChangeHash, Ticket)> = None;
     let mut judged = Vec::new();
     let mut serial_due = None;
@@ -535,8 +535,8 @@ fn post_check(
         let h = change.hash();
         let bad = |r: Rejection| (h, r);
         check_entries(h, entries, &mut known, author)?;
-        let at = match chain.as_mut() {
-            Some(chain) => chain.at(i),
+        let at = match chain.as_ref() {
+            Some(chain) => Ok(chain.at(i)),
             // At the fork's own heads the plain read is the same and cheaper.
             None if trial_heads == [h] => read_ticket(trial, None),
             None => read_ticket(trial, Some(&[h])),
