@@ -16,6 +16,7 @@ pub(crate) mod storage;
 pub(crate) use records::models::Numbered;
 pub(crate) use storage::ReportStore;
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -71,7 +72,17 @@ impl StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 type Completion = Box<dyn FnOnce(StoreResult<()>) + Send>;
-type Job = Box<dyn FnOnce(&Transaction<'_>) -> (bool, Completion) + Send>;
+type Job = Box<dyn FnOnce(&Transaction<'_>) -> (Ran, Completion) + Send>;
+
+/// How a job went, for the writer (its result goes to its completion).
+#[derive(Clone, Copy, Debug)]
+enum Ran {
+    Ok,
+    /// It failed; `full` when the disk (or page limit) was full.
+    Failed {
+        full: bool,
+    },
+}
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/001_init.sql"),
@@ -238,6 +249,15 @@ impl Db {
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
+    /// Waits until every write handed to the store before this call is done
+    /// (committed or refused).
+    ///
+    /// # Errors
+    /// The writer thread has stopped.
+    pub async fn flush(&self) -> StoreResult<()> {
+        self.write(|_| Ok(())).await
+    }
+
     /// [`Db::write`] for callers outside the async runtime (admin commands).
     ///
     /// # Errors
@@ -262,14 +282,19 @@ impl Db {
                 StoreError::Sqlite(e) => StoreError::classify(e),
                 other => other,
             });
-            let ok = result.is_ok();
+            let ran = match &result {
+                Ok(_) => Ran::Ok,
+                Err(e) => Ran::Failed {
+                    full: matches!(e, StoreError::Full),
+                },
+            };
             let completion: Completion = Box::new(move |commit: StoreResult<()>| {
                 let _ = reply.send(match (result, commit) {
                     (Ok(v), Ok(())) => Ok(v),
                     (Err(e), _) | (Ok(_), Err(e)) => Err(e),
                 });
             });
-            (ok, completion)
+            (ran, completion)
         });
         self.inner.writer.send(job).map_err(|_| StoreError::Closed)
     }
@@ -319,45 +344,73 @@ impl Db {
 
 fn writer_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Job>, commits: &AtomicU64) {
     while let Some(first) = rx.blocking_recv() {
-        let mut jobs = vec![first];
+        let mut jobs = VecDeque::from([first]);
         while jobs.len() < GROUP_MAX {
             match rx.try_recv() {
-                Ok(j) => jobs.push(j),
+                Ok(j) => jobs.push_back(j),
                 Err(_) => break,
             }
         }
-        if run_group(&mut conn, jobs) {
-            commits.fetch_add(1, Ordering::Relaxed);
+        while !jobs.is_empty() {
+            if run_group(&mut conn, &mut jobs) {
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
 
-/// Runs one group transaction; true when it committed.
-fn run_group(conn: &mut Connection, jobs: Vec<Job>) -> bool {
+/// Runs jobs from the front of `jobs` in one group transaction; true when
+/// it committed. Each job has its own savepoint, so a failing job leaves
+/// nothing and the others commit. But SQLite may roll the whole transaction
+/// back on its own when a statement fails (a full disk, an I/O error): then
+/// every job of the group so far is answered with that failure, and the
+/// ones not run yet are left in `jobs` for a new transaction. (Run on
+/// regardless, they would each commit by themselves, outside any group,
+/// while being told they failed.)
+fn run_group(conn: &mut Connection, jobs: &mut VecDeque<Job>) -> bool {
     let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             // Dropping the jobs answers each with `StoreError::Closed`.
             tracing::error!(error = %e, "cannot begin a write transaction");
-            drop(jobs);
+            jobs.clear();
             return false;
         }
     };
     let mut completions: Vec<Completion> = Vec::with_capacity(jobs.len());
-    for (i, job) in jobs.into_iter().enumerate() {
-        let name = format!("job{i}");
+    let mut rolled_back = None;
+    while let Some(job) = jobs.pop_front() {
+        let name = format!("job{}", completions.len());
         if let Err(e) = tx.execute_batch(&format!("SAVEPOINT {name}")) {
+            // The job is dropped unrun, which answers it with `Closed`.
             tracing::error!(error = %e, "savepoint failed");
+            continue;
         }
-        let (ok, completion) = job(&tx);
-        if !ok {
+        let (ran, completion) = job(&tx);
+        if let Ran::Failed { .. } = ran {
             // A failing job leaves nothing behind; the others still commit.
             let _ = tx.execute_batch(&format!("ROLLBACK TO {name}"));
+        }
+        if tx.is_autocommit() {
+            completions.push(completion);
+            rolled_back = Some(if matches!(ran, Ran::Failed { full: true }) {
+                StoreError::Full
+            } else {
+                StoreError::Conflict("the write transaction was rolled back by the database".into())
+            });
+            break;
         }
         let _ = tx.execute_batch(&format!("RELEASE {name}"));
         completions.push(completion);
     }
-    let commit = tx.commit().map_err(StoreError::classify);
+    let commit = match rolled_back {
+        Some(e) => {
+            tracing::error!(error = %e, "a group transaction was rolled back by the database");
+            drop(tx);
+            Err(e)
+        }
+        None => tx.commit().map_err(StoreError::classify),
+    };
     if let Err(e) = &commit {
         tracing::error!(error = %e, "group commit failed");
     }
@@ -371,3 +424,6 @@ fn run_group(conn: &mut Connection, jobs: Vec<Job>) -> bool {
     }
     committed
 }
+
+#[cfg(test)]
+mod tests;
