@@ -184,9 +184,16 @@ impl TestRelay {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
-        if let Some(t) = self.task.take() {
-            t.abort();
-            let _ = t.await;
+        if let Some(mut t) = self.task.take() {
+            // A graceful end: the relay finishes what it has in hand, so the
+            // next relay on this directory starts from all of it.
+            if tokio::time::timeout(std::time::Duration::from_secs(10), &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+                let _ = t.await;
+            }
         }
     }
 }

@@ -116,8 +116,12 @@ pub async fn serve(
     relay: Relay,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // The background tasks live in a set: they end when `serve` returns,
+    // and also when its future is dropped (a caller that aborts it must not
+    // leave a keeper writing with a relay's memory nobody else sees).
+    let mut background = tokio::task::JoinSet::new();
     let sweeper = relay.clone();
-    let sweep = tokio::spawn(async move {
+    background.spawn(async move {
         // Idle documents leave memory between `doc_idle` and 1.5 × `doc_idle`
         // after their last use.
         let idle = sweeper.config.doc_idle;
@@ -128,7 +132,7 @@ pub async fn serve(
         }
     });
     let keeper = relay.hub.clone();
-    let inboxes = tokio::spawn(async move {
+    background.spawn(async move {
         // Inboxes left behind by a crash or a failed write: repaired at
         // start (with a full audit), then anything still queued every 2 s.
         let mut audit = true;
@@ -143,7 +147,7 @@ pub async fn serve(
         }
     });
     let edges = relay.clone();
-    let edge_sweep = tokio::spawn(async move {
+    background.spawn(async move {
         // Abandoned uploads (at start-up, then every `blob_sweep_every`) and
         // the limiters' memory.
         let every = edges
@@ -165,6 +169,7 @@ pub async fn serve(
     });
     let seclog = relay.seclog.clone();
     let hub = relay.hub.clone();
+    let last = relay.clone();
     let stopping = async move {
         shutdown.await;
         hub.stop();
@@ -179,9 +184,19 @@ pub async fn serve(
     )
     .with_graceful_shutdown(stopping)
     .await;
-    sweep.abort();
-    inboxes.abort();
-    edge_sweep.abort();
+    // Nothing this relay started may write after `serve` returns (another
+    // relay may open the same directory next): the background tasks end,
+    // the open sync sessions finish the message in hand, and every write
+    // already handed to the store is done.
+    background.abort_all();
+    while background.join_next().await.is_some() {}
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    while last.hub.connection_count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     seclog.flush().await;
+    if let Err(e) = last.db.flush().await {
+        tracing::warn!(error = %e, "the store could not be flushed at shutdown");
+    }
     result
 }
