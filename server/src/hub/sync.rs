@@ -62,7 +62,21 @@ impl Hub {
     ) -> Result<bool, HubError> {
         // Syncing it now: a peer of the document, told of changes by sync.
         self.watchers.forget(peer.conn, id);
-        let mut g = self.lock_loaded(id).await?;
+        let mut g = match self.lock_loaded(id).await {
+            Ok(g) => g,
+            Err(e) => {
+                // The peer is told, rather than left waiting for an answer.
+                self.send_to(
+                    peer.conn,
+                    messages::error(
+                        &self.relay_peer,
+                        Some(&peer.peer_id),
+                        &format!("the relay could not read document {id}: {e}"),
+                    ),
+                );
+                return Err(e);
+            }
+        };
         let msg = match relay_core::document::decode_sync(data) {
             Ok(m) => m,
             Err(why) => {
