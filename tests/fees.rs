@@ -509,3 +509,146 @@ async fn reminders_and_posted_charges_land_on_the_household_file() -> Result<()>
     assert_eq!(fd["in_arrears"], true);
     Ok(())
 }
+
+/// A paid repair collected at the desk: its charge and receipt are on the
+/// household's statement, in report 16 under its own item and in the
+/// cashier's close, each exactly once; a paid order of a public area posts
+/// nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paid_repair_collected_posts_to_the_household_ledger_once() -> Result<()> {
+    let relay = TestRelay::start().await?;
+    let manager = relay.api("manager").await?;
+    setup(&manager, 2).await?;
+    let desk = relay.api("frontdesk").await?;
+    let hid = crate::property::wang_fang(&desk).await?;
+    let eng1 = relay.api("eng1").await?;
+    let cashier = relay.api("cashier").await?;
+
+    let mut orders = Vec::new();
+    for place in [
+        json!({"household": hid}),
+        json!({"location": "T2 车库 garage"}),
+    ] {
+        let mut body = json!({
+            "kind": "repair", "title": "换水龙头 new tap", "category": "plumbing", "paid": true,
+            "caller": {"name": "王芳", "phone": "13912345678", "read_back": true},
+        });
+        for (k, v) in place.as_object().into_iter().flatten() {
+            body[k] = v.clone();
+        }
+        let (status, t) = desk.post("/api/v1/tickets", &body).await?;
+        ensure!(status == 201, "ticket: {t}");
+        let id = t["id"].as_str().unwrap_or_default().to_owned();
+        let steps = [
+            (&desk, "assign", json!({"assignee": "eng1"})),
+            (&eng1, "accept", json!({})),
+            (&eng1, "start", json!({})),
+            (
+                &eng1,
+                "complete",
+                json!({"result": "换了水龙头", "labour_min": 30, "quote_fen": 8_050,
+                       "materials": [{"name": "水龙头 tap", "qty": 1, "unit_fen": 3_000}]}),
+            ),
+            (&desk, "return", json!({"copy_received": true})),
+            (
+                &cashier,
+                "collect",
+                json!({"amount_fen": 8_050, "receipt": "R-1", "method": "wechat"}),
+            ),
+        ];
+        for (who, action, data) in steps {
+            let outcome = who.act(&id, action, data).await?;
+            ensure!(outcome == "accepted", "{action}: {outcome}");
+        }
+        orders.push(id);
+    }
+    let t = desk.ticket(&orders[0]).await?;
+    assert_eq!(t["status"], "PAID");
+
+    let (status, st) = cashier
+        .get(&format!("/api/v1/fees/households/{hid}"))
+        .await?;
+    assert_eq!(status, 200, "{st}");
+    let bills = st["bills"].as_array().cloned().unwrap_or_default();
+    assert_eq!(bills.len(), 1, "{st}");
+    assert_eq!(bills[0]["item"], "paid_repair");
+    assert_eq!(bills[0]["amount_fen"], 8_050);
+    assert_eq!(bills[0]["outstanding_fen"], 0);
+    assert!(
+        bills[0]["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("RO-")),
+        "the bill names the order: {}",
+        bills[0]["note"]
+    );
+    let payments = st["payments"].as_array().cloned().unwrap_or_default();
+    assert_eq!(payments.len(), 1, "{st}");
+    assert_eq!(payments[0]["amount_fen"], 8_050);
+    assert_eq!(payments[0]["method"], "wechat");
+    assert!(
+        payments[0]["receipt"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("RC-") && r.ends_with("-000001"))
+    );
+    assert_eq!(
+        (st["arrears_fen"].clone(), st["credit_fen"].clone()),
+        (json!(0), json!(0))
+    );
+
+    // Report 16: the month's receivable and received hold it once, under
+    // its own item; the household owes nothing.
+    let report = ok(
+        "report",
+        manager.get("/api/v1/reports/fee-collection").await?,
+    )
+    .await?;
+    assert_eq!(stat(&report, "receivable"), "80.50", "{report}");
+    assert_eq!(stat(&report, "received"), "80.50");
+    assert_eq!(stat(&report, "billed_households"), 1);
+    assert_eq!(stat(&report, "households_in_arrears"), 0);
+    // The cashier's close: both collections on the ticket side, none again
+    // among the fee receipts.
+    let close = ok("close", cashier.get("/api/v1/reports/cashier-close").await?).await?;
+    assert_eq!(stat(&close, "collections"), 2, "{close}");
+    assert_eq!(stat(&close, "collected (fen)"), 16_100);
+    assert_eq!(stat(&close, "fee receipts"), 0);
+    assert_eq!(stat(&close, "fee received (fen)"), 0);
+
+    // A method the ledger does not know is refused before it is collected.
+    let (status, t) = desk
+        .post(
+            "/api/v1/tickets",
+            &json!({"kind": "repair", "title": "灯 light", "household": hid,
+                    "category": "electrical", "paid": true}),
+        )
+        .await?;
+    ensure!(status == 201, "{t}");
+    let id = t["id"].as_str().unwrap_or_default().to_owned();
+    for (who, action, data) in [
+        (&desk, "assign", json!({"assignee": "eng1"})),
+        (&eng1, "accept", json!({})),
+        (&eng1, "start", json!({})),
+        (
+            &eng1,
+            "complete",
+            json!({"result": "ok", "labour_min": 5, "quote_fen": 1_000,
+                   "materials": [{"name": "灯泡 bulb", "qty": 1, "unit_fen": 500}]}),
+        ),
+        (&desk, "return", json!({"copy_received": true})),
+    ] {
+        ensure!(who.act(&id, action, data).await? == "accepted", "{action}");
+    }
+    let outcome = cashier
+        .act(
+            &id,
+            "collect",
+            json!({"amount_fen": 1_000, "receipt": "R-2", "method": "IOU"}),
+        )
+        .await;
+    assert!(!matches!(outcome.as_deref(), Ok("accepted")), "{outcome:?}");
+    let (_, st) = cashier
+        .get(&format!("/api/v1/fees/households/{hid}"))
+        .await?;
+    assert_eq!(st["payments"].as_array().map(Vec::len), Some(1));
+    Ok(())
+}

@@ -56,6 +56,7 @@ impl Relay {
                 channel: Channel::Phone,
                 at: t0(),
             },
+            caller: None,
         };
         doc::create_ticket(&mut doc, &header).unwrap();
         Self {

@@ -447,3 +447,191 @@ async fn an_import_job_reports_its_progress_and_commits_whole() -> Result<()> {
     );
     Ok(())
 }
+
+/// Creates the household file of T1-001 (王芳, 139 1234 5678) and returns its id.
+pub(crate) async fn wang_fang(frontdesk: &Api) -> Result<String> {
+    let (status, created) = frontdesk
+        .post(
+            "/api/v1/household-files",
+            &json!({
+                "unit": "T1-001", "occupancy": "owner", "move_in": "2025-03-01",
+                "residents": [{"name": "王芳", "relation": "owner", "phone": "139 1234 5678"}],
+                "vehicles": ["沪A12345"],
+            }),
+        )
+        .await?;
+    anyhow::ensure!(status == 200, "household: HTTP {status}: {created}");
+    Ok(file_of(&created)["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+#[tokio::test]
+async fn the_contact_form_records_the_caller_and_only_the_entitled_read_the_number() -> Result<()> {
+    let relay = TestRelay::start().await?;
+    let manager = relay.api("manager").await?;
+    setup(&manager, 3).await?;
+    let desk = relay.api("frontdesk").await?;
+    let hid = wang_fang(&desk).await?;
+
+    // The caller's number finds the household for the front desk; a role
+    // that may not read private files learns nothing from a number.
+    let (_, found) = desk.get("/api/v1/households?q=13912345678").await?;
+    assert_eq!(found["households"][0]["id"], json!(hid), "{found}");
+    assert!(found["households"][0].get("residents").is_none());
+    let engsup = relay.api("engsup").await?;
+    let (status, found) = engsup.get("/api/v1/households?q=13912345678").await?;
+    assert_eq!(status, 200);
+    assert_eq!(found["households"], json!([]), "{found}");
+    let (_, found) = engsup.get("/api/v1/households?q=T1-001").await?;
+    assert_eq!(
+        found["households"][0]["id"],
+        json!(hid),
+        "by unit it still finds"
+    );
+
+    // A caller needs a name or a number, and a number is digits.
+    for bad in [
+        json!({"name": "", "phone": ""}),
+        json!({"name": "王芳", "phone": "call me"}),
+        json!({"name": "王芳", "phone": "12"}),
+    ] {
+        let (status, body) = desk
+            .post(
+                "/api/v1/tickets",
+                &json!({"kind": "complaint", "title": "噪音", "household": hid, "caller": bad}),
+            )
+            .await?;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, t) = desk
+        .post(
+            "/api/v1/tickets",
+            &json!({
+                "kind": "repair", "title": "厨房漏水 kitchen leak", "household": hid,
+                "category": "plumbing", "channel": "phone",
+                "caller": {"name": "王芳", "phone": "139 1234 5678", "read_back": true},
+            }),
+        )
+        .await?;
+    assert_eq!(status, 201, "{t}");
+    let id = t["id"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(
+        t["caller"],
+        json!({"name": "王芳", "phone": "139 1234 5678", "masked": false, "read_back": true})
+    );
+
+    // The engineering supervisor reads the order (to dispatch it) with the
+    // number masked, as the document every phone syncs holds it.
+    let masked =
+        json!({"name": "王芳", "phone": "139 **** 5678", "masked": true, "read_back": true});
+    assert_eq!(engsup.ticket(&id).await?["caller"], masked);
+    assert_eq!(
+        desk.act(&id, "assign", json!({"assignee": "eng1"})).await?,
+        "accepted"
+    );
+    // The assignee may need to call: the full number.
+    let eng1 = relay.api("eng1").await?;
+    assert_eq!(eng1.ticket(&id).await?["caller"]["phone"], "139 1234 5678");
+    // Once the order is taken from eng1 (transferred to eng2), eng1 still
+    // reads the ticket, but the number masked; eng2 reads it whole.
+    assert_eq!(eng1.act(&id, "accept", json!({})).await?, "accepted");
+    assert_eq!(
+        engsup
+            .act(
+                &id,
+                "transfer",
+                json!({"assignee": "eng2", "reason": "needs a plumber"})
+            )
+            .await?,
+        "accepted"
+    );
+    assert_eq!(eng1.ticket(&id).await?["caller"], masked);
+    let eng2 = relay.api("eng2").await?;
+    assert_eq!(eng2.ticket(&id).await?["caller"]["phone"], "139 1234 5678");
+    // A supervisor (a private-file role) reads it whole.
+    let supervisor = relay.api("supervisor").await?;
+    assert_eq!(
+        supervisor.ticket(&id).await?["caller"]["phone"],
+        "139 1234 5678"
+    );
+
+    // A ticket without a caller (found on site) has none.
+    let (status, t) = desk
+        .post(
+            "/api/v1/tickets",
+            &json!({"kind": "need", "title": "路灯不亮", "location": "T2 lobby", "channel": "on_site"}),
+        )
+        .await?;
+    assert_eq!((status, t["caller"].clone()), (201, json!(null)), "{t}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn report_17_prints_for_the_entitled_and_never_for_an_engineer() -> Result<()> {
+    let relay = TestRelay::start().await?;
+    let manager = relay.api("manager").await?;
+    setup(&manager, 3).await?;
+    let desk = relay.api("frontdesk").await?;
+    let hid = wang_fang(&desk).await?;
+    let (_, f) = desk.get(&format!("/api/v1/household-files/{hid}")).await?;
+    let mut edited = f["household"].clone();
+    edited["notes"] = json!("养狗 <b>dog</b>");
+    let (status, body) = desk
+        .put(
+            &format!("/api/v1/household-files/{hid}"),
+            &json!({"version": 1, "household": edited}),
+        )
+        .await?;
+    assert_eq!(status, 200, "{body}");
+    let (status, t) = desk
+        .post(
+            "/api/v1/tickets",
+            &json!({"kind": "complaint", "title": "楼上噪音 noise upstairs", "household": hid}),
+        )
+        .await?;
+    assert_eq!(status, 201, "{t}");
+
+    let path = format!("/households/{hid}/print");
+    let (status, page) = manager.get_text(&path).await?;
+    assert_eq!(status, 200, "{page}");
+    for want in [
+        "一户一档",
+        "T1-001",
+        "王芳",
+        "139 1234 5678",
+        "沪A12345",
+        "修改记录",
+        "楼上噪音 noise upstairs",
+        "投诉 complaint",
+        "物业费",
+        "账单",
+        "/households/print.css",
+    ] {
+        assert!(page.contains(want), "{want} missing from the page");
+    }
+    // Notes are text, never markup; edits are listed by version.
+    assert!(page.contains("养狗 &lt;b&gt;dog&lt;/b&gt;"));
+    assert!(!page.contains("<b>dog"));
+    // The front desk prints the file but of the fees only whether it owes.
+    let (status, page) = desk.get_text(&path).await?;
+    assert_eq!(status, 200);
+    assert!(page.contains("无欠费 not in arrears"));
+    assert!(!page.contains("账单"), "the front desk sees no bills");
+    // Engineers and patrollers may not print a household's file.
+    for user in ["eng1", "security1"] {
+        let (status, _) = relay.api(user).await?.get_text(&path).await?;
+        assert_eq!(status, 403, "{user}");
+    }
+    let (status, css) = desk.get_text("/households/print.css").await?;
+    assert!(status == 200 && css.contains("@page"), "{css}");
+    let (status, _) = manager
+        .get_text(&format!(
+            "/households/{}/print",
+            server::schema::DocId::random()
+        ))
+        .await?;
+    assert_eq!(status, 404);
+    Ok(())
+}

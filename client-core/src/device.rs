@@ -555,6 +555,7 @@ impl Device {
                 channel: Channel::OnSite,
                 at: now,
             },
+            caller: None,
         };
         let id = DocId::random();
         let mut doc = Automerge::new().with_actor(actor);

@@ -245,6 +245,7 @@ impl TestRelay {
                 channel: Channel::Phone,
                 at: t0(),
             },
+            caller: None,
         };
         let issue = event(
             &desk,

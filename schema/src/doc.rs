@@ -27,8 +27,8 @@ use crate::inbox::{DocKind, Inbox, InboxEntry};
 use crate::money::Fen;
 use crate::serial::Serial;
 use crate::ticket::{
-    Attachment, Event, EventData, Material, Note, Reported, SCHEMA_VERSION, ServerSection, Ticket,
-    TicketHeader, VerdictRecord,
+    Attachment, Caller, Event, EventData, Material, Note, Reported, SCHEMA_VERSION, ServerSection,
+    Ticket, TicketHeader, VerdictRecord,
 };
 
 /// A document whose content is not the shape its `type` promises.
@@ -383,6 +383,7 @@ pub fn ticket_from_value(root: &Value) -> Result<Ticket, ShapeError> {
         title: req(root, "title", &base, read_str)?,
         description: opt(root, "description", &base, read_str)?.unwrap_or_default(),
         reported,
+        caller: read_caller(root)?,
     };
     let list_base = String::new;
     let ticket = Ticket {
@@ -397,6 +398,23 @@ pub fn ticket_from_value(root: &Value) -> Result<Ticket, ShapeError> {
     };
     unique_ids(&ticket)?;
     Ok(ticket)
+}
+
+/// The optional `caller {name, phone, read_back}`: absent or null is none;
+/// a missing name or number reads as empty, a missing `read_back` as false.
+fn read_caller(root: &Map) -> ReadResult<Option<Caller>> {
+    let base = || "caller".to_owned();
+    match entry(root, "caller") {
+        None | Some(Value::Scalar(ScalarValue::Null)) => Ok(None),
+        Some(v) => {
+            let m = as_map(v, &base)?;
+            Ok(Some(Caller {
+                name: opt(m, "name", &base, read_str)?.unwrap_or_default(),
+                phone: opt(m, "phone", &base, read_str)?.unwrap_or_default(),
+                read_back: opt(m, "read_back", &base, read_bool)?.unwrap_or(false),
+            }))
+        }
+    }
 }
 
 /// Refuses a ticket in which two entries (events, notes, attachments, on
@@ -734,6 +752,21 @@ pub fn create_ticket(doc: &mut impl Transactable, h: &TicketHeader) -> Result<()
         ]),
         false,
     )?;
+    if let Some(c) = &h.caller {
+        doc.batch_create_object(
+            ROOT,
+            "caller",
+            &map(vec![
+                ("name", s(c.name.as_str())),
+                ("phone", s(c.phone.as_str())),
+                (
+                    "read_back",
+                    Value::Scalar(ScalarValue::Boolean(c.read_back)),
+                ),
+            ]),
+            false,
+        )?;
+    }
     for key in ["events", "notes", "attachments"] {
         doc.put_object(ROOT, key, ObjType::List)?;
     }

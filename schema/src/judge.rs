@@ -410,6 +410,15 @@ fn invalid_data(policy: &Policy, d: &EventData) -> Option<(Field, &'static str)>
             }
         }
     }
+    if d.method
+        .as_deref()
+        .is_some_and(|m| !crate::ticket::PAYMENT_METHODS.contains(&m))
+    {
+        return Some((
+            Field::Method,
+            "must be cash, wechat, alipay, bank_transfer or card",
+        ));
+    }
     if d.amount_fen.is_some_and(|a| a.is_negative()) {
         return Some((Field::AmountFen, "must not be negative"));
     }

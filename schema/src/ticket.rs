@@ -141,6 +141,61 @@ pub struct Reported {
     pub at: DateTime<Utc>,
 }
 
+/// Who called (or walked in), as the clerk recorded it, and whether the
+/// clerk read the details back to them (the department's rules ask for it).
+///
+/// In a ticket document `phone` is always masked ([`mask_phone`]): a ticket
+/// syncs whole to engineers and department staff, and residents' numbers
+/// belong in the private household file (DESIGN.md §3). The relay keeps the
+/// full number apart and shows it only to the roles entitled to private
+/// files and to the ticket's assignee.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Caller {
+    /// The caller's name as given.
+    pub name: String,
+    /// The caller's number (masked in a document).
+    pub phone: String,
+    /// The clerk read the details back and the caller confirmed them.
+    pub read_back: bool,
+}
+
+/// Payment methods a collection may name (no payment gateway: the cashier
+/// records how the money came).
+pub const PAYMENT_METHODS: &[&str] = &["cash", "wechat", "alipay", "bank_transfer", "card"];
+
+/// `phone` with every digit hidden but the last four, and the first three
+/// as well when there are eleven or more (a mobile number:
+/// `138****1234`). Separators stay; a `*` counts as a hidden digit, so
+/// masking a masked number changes nothing.
+pub fn mask_phone(phone: &str) -> String {
+    let slots = phone
+        .chars()
+        .filter(|c| c.is_ascii_digit() || *c == '*')
+        .count();
+    let keep_head = if slots >= 11 { 3 } else { 0 };
+    let mut i = 0;
+    phone
+        .chars()
+        .map(|c| {
+            if !(c.is_ascii_digit() || c == '*') {
+                return c;
+            }
+            let pos = i;
+            i += 1;
+            if pos < keep_head || pos + 4 >= slots {
+                c
+            } else {
+                '*'
+            }
+        })
+        .collect()
+}
+
+/// Whether `phone` shows no more than [`mask_phone`] would.
+pub fn is_masked(phone: &str) -> bool {
+    mask_phone(phone) == phone
+}
+
 /// The fields written when a ticket is created.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketHeader {
@@ -156,6 +211,9 @@ pub struct TicketHeader {
     pub description: String,
     /// Who recorded it, how and when.
     pub reported: Reported,
+    /// The caller, when the clerk recorded one.
+    #[serde(default)]
+    pub caller: Option<Caller>,
 }
 
 /// A material used on a job.

@@ -177,7 +177,10 @@ function householdPicker() {
       results.querySelector('button')?.click();
     }
   });
-  return { hidden, el: h('div.field', h('label', { for: 'household-search' }, 'Household 住户 (one household, one file)'), Object.assign(search, { id: 'household-search' }), results, chosen, hidden), choose };
+  // The caller's number finds the household on the relay (the front desk may
+  // search private files by number; the answer names the household only).
+  const lookUp = (q) => { if (!hidden.value && q) { search.value = q; find(); } };
+  return { hidden, el: h('div.field', h('label', { for: 'household-search' }, 'Household 住户 (one household, one file)'), Object.assign(search, { id: 'household-search' }), results, chosen, hidden), choose, lookUp };
 }
 
 export async function newContact(main) {
@@ -199,6 +202,15 @@ export async function newContact(main) {
   const urgency = select('urgency', lc.urgencies, { value: 'normal' });
   const category = h('input', { name: 'category', placeholder: 'plumbing, electrical, doors…', list: 'categories' });
   const paid = h('input', { type: 'checkbox', name: 'paid' });
+  const callerName = h('input#caller-name', { name: 'caller_name', maxlength: 50, autocomplete: 'off' });
+  const callerPhone = h('input#caller-phone', { name: 'caller_phone', type: 'tel', maxlength: 30, autocomplete: 'off',
+    pattern: '[0-9+\\(\\) \\-]*', placeholder: '13812345678' });
+  const readBack = h('input#read-back', { type: 'checkbox', name: 'read_back', required: true });
+  callerPhone.addEventListener('change', () => hh.lookUp(callerPhone.value.trim()));
+  const callerBox = h('fieldset.caller', h('legend', '来电人 Caller'),
+    field('姓名 Name', callerName),
+    field('电话 Phone', callerPhone, '按号码查找住户 · finds the household by this number'),
+    h('div.field.check', readBack, h('label', { for: 'read-back' }, '已向住户复述确认 / details read back to the caller')));
   const orderOnly = h('fieldset.order-only', h('legend', 'Order details'),
     field('Category 类别', category, 'Required for repair and paid-service orders.'),
     h('div.field.check', paid, h('label', { for: 'paid' }, 'Paid repair (有偿)')));
@@ -208,8 +220,11 @@ export async function newContact(main) {
     orderOnly.hidden = !order;
     category.required = order;
     paid.disabled = kind.value !== 'repair';
+    // Found on site: nobody called, nothing to read back.
+    readBack.required = channel.value !== 'on_site';
   };
   kind.addEventListener('change', sync);
+  channel.addEventListener('change', sync);
   sync();
   const submit = h('button.primary', { type: 'submit' }, 'Record');
   const form = h('form.card.contact', {
@@ -225,12 +240,16 @@ export async function newContact(main) {
         submit.disabled = true;
         try {
           const order = ORDER_KINDS.includes(kind.value);
+          const cName = callerName.value.trim();
+          const cPhone = callerPhone.value.trim();
+          const caller = cName || cPhone ? { name: cName, phone: cPhone, read_back: readBack.checked } : null;
           const t = await api('/api/v1/tickets', {
             method: 'POST',
             body: {
               kind: kind.value, title: title.value.trim(), location: location_.value.trim(), description: description.value,
               household: hh.hidden.value || null, channel: channel.value, urgency: urgency.value,
               category: order ? category.value.trim() : null, paid: kind.value === 'repair' ? paid.checked : null,
+              caller,
             },
           });
           clear(result, h('div.card.created',
@@ -254,7 +273,7 @@ export async function newContact(main) {
   h('h1', 'Record a contact 来电登记'),
   err,
   h('div.grid2',
-    h('div', field('Kind 类型', kind), hh.el, field('Location 位置', location_), field('Title 摘要', title)),
+    h('div', field('Kind 类型', kind), callerBox, hh.el, field('Location 位置', location_), field('Title 摘要', title)),
     h('div', field('Channel 渠道', channel), field('Urgency 紧急程度', urgency), orderOnly, field('Description 内容', description))),
   h('datalist#categories', ['plumbing', 'electrical', 'doors', 'appliance', 'cleaning', 'water delivery'].map((c) => h('option', { value: c }))),
   h('div.actions', submit));
@@ -273,6 +292,7 @@ function inputFor(key, lc, t) {
     case 'labour_min': return h('input', { name: key, type: 'number', min: 0, step: 1, required: true });
     case 'amount_fen': return h('input', { name: key, type: 'number', min: 0, step: 1, required: true, value: outstanding(t) });
     case 'contact_result': return select(key, lc.contact_results, { value: 'reached' });
+    case 'method': return select(key, lc.payment_methods || [], { value: 'wechat' });
     case 'satisfaction': return select(key, lc.satisfactions, { blank: '—' });
     case 'department': return select(key, lc.departments, { blank: 'choose…' });
     case 'urgency': return select(key, lc.urgencies, { value: 'normal' });
@@ -383,6 +403,9 @@ export async function ticket(main, id) {
   const facts = [
     ['Kind', label(t.kind)], ['Status', statusBadge(t.status)], ['Location', t.location],
     ['Household', household ? h('a', { href: '#/household/' + household }, 'household file') : 'public area'],
+    t.caller ? ['来电人 Caller', h('span', { 'data-testid': 'caller' }, [t.caller.name, t.caller.phone].filter(Boolean).join(' · '),
+      t.caller.masked ? h('span.muted', ' (号码已隐藏 number hidden)') : null, ' ',
+      t.caller.read_back ? badge('已复述确认 read back', 'v-accepted') : badge('未复述 not read back', 'v-rejected'))] : null,
     ['Assignee', p.assignee || '—'], ['Department', p.department ? label(p.department) : '—'],
     ['Category', p.category || '—'], ['Urgency', p.urgency || '—'], ['Paid', p.paid ? 'yes' : 'no'],
     ['Received', fmtTime(t.received_at)], ['Due', fmtTime(p.completion_due)],

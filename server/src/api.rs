@@ -1,3 +1,4 @@
+// Long file: every JSON handler of the ticket API with its request checks.
 //! The JSON API under `/api/v1` (DESIGN.md §8). Every handler returns
 //! [`AppResult`]; errors are `{"error": {"code", "message"}}`.
 
@@ -10,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
 use schema::doc::{self, read_ticket};
-use schema::ticket::{Channel, Reported, TicketHeader, Urgency};
+use schema::ticket::{Caller, Channel, Reported, TicketHeader, Urgency, mask_phone};
 use schema::{
     Action, DocId, DocUrl, Event, EventData, EventId, Flag, Kind, Principal, Projection, Role,
     Rule, Series,
@@ -172,6 +173,52 @@ struct NewTicket {
     urgency: Option<String>,
     category: Option<String>,
     paid: Option<bool>,
+    caller: Option<NewCaller>,
+}
+
+/// The caller as the clerk recorded them on the contact form.
+#[derive(Deserialize)]
+struct NewCaller {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    read_back: bool,
+}
+
+/// Checks a caller's name and number: at most 50 characters of name; a
+/// number of 3 to 20 digits with `+`, `-`, spaces and parentheses, or
+/// none; a name or a number given. (The OpenAPI `Caller` says the same.)
+fn check_caller(c: NewCaller) -> AppResult<Caller> {
+    if c.name.chars().count() > 50 {
+        return Err(AppError::BadRequest(
+            "the caller's name must be at most 50 characters".into(),
+        ));
+    }
+    let digits = c.phone.chars().filter(char::is_ascii_digit).count();
+    if !c.phone.is_empty()
+        && (!(3..=20).contains(&digits)
+            || !c
+                .phone
+                .chars()
+                .all(|ch| ch.is_ascii_digit() || "+-() ".contains(ch)))
+    {
+        return Err(AppError::BadRequest(
+            "the caller's number must be 3 to 20 digits (with + - ( ) and spaces)".into(),
+        ));
+    }
+    let (name, phone) = (c.name.trim().to_owned(), c.phone.trim().to_owned());
+    if name.is_empty() && phone.is_empty() {
+        return Err(AppError::BadRequest(
+            "a caller needs a name or a number".into(),
+        ));
+    }
+    Ok(Caller {
+        name,
+        phone,
+        read_back: c.read_back,
+    })
 }
 
 async fn create_ticket(
@@ -239,6 +286,7 @@ async fn create_ticket(
             "repair and paid-service orders need a category".into(),
         ));
     }
+    let caller = body.caller.map(check_caller).transpose()?;
     // Any other rule (data out of range) refuses it here, still unwritten.
     judged.map_err(|(_, why)| AppError::Refused(why))?;
     let header = TicketHeader {
@@ -252,6 +300,11 @@ async fn create_ticket(
             channel,
             at: now,
         },
+        // The document gets the number masked; the full one is kept apart.
+        caller: caller.as_ref().map(|c| Caller {
+            phone: mask_phone(&c.phone),
+            ..c.clone()
+        }),
     };
     let id = DocId::random();
     let ev = event.clone();
@@ -269,7 +322,10 @@ async fn create_ticket(
             r.reason
         )));
     }
-    let detail = ticket_detail(&relay, id).await?;
+    if let Some(c) = caller {
+        relay.db.put_caller(id, c, p.user.clone(), now).await?;
+    }
+    let detail = ticket_detail(&relay, &p, id).await?;
     Ok((StatusCode::CREATED, Json(detail)))
 }
 
@@ -356,7 +412,17 @@ async fn list_tickets(
     ))
 }
 
-async fn ticket_detail(relay: &Relay, id: DocId) -> AppResult<Value> {
+/// Whether `p` reads a ticket's caller with the full number: the roles
+/// entitled to private household files (DESIGN.md §3), and the assignee,
+/// who may need to call; everyone else reads it masked.
+fn sees_caller_phone(p: &Principal, assignee: Option<&schema::UserId>) -> bool {
+    matches!(
+        p.role,
+        Role::FrontDesk | Role::Supervisor | Role::Manager | Role::Cashier
+    ) || assignee == Some(&p.user)
+}
+
+async fn ticket_detail(relay: &Relay, p: &Principal, id: DocId) -> AppResult<Value> {
     let row = relay
         .db
         .read(move |c| records::ticket(c, id))
@@ -411,6 +477,21 @@ async fn ticket_detail(relay: &Relay, id: DocId) -> AppResult<Value> {
     out["heads"] = json!(heads);
     out["notes"] = serde_json::to_value(&ticket.notes).unwrap_or(Value::Null);
     out["attachments"] = serde_json::to_value(&ticket.attachments).unwrap_or(Value::Null);
+    out["caller"] = match &ticket.header.caller {
+        None => Value::Null,
+        Some(c) => {
+            let full = if sees_caller_phone(p, projection.assignee.as_ref()) {
+                relay.db.caller(id).await?
+            } else {
+                None
+            };
+            let phone = full.map_or_else(|| c.phone.clone(), |f| f.phone);
+            json!({
+                "name": c.name, "masked": phone.contains('*'), "phone": phone,
+                "read_back": c.read_back,
+            })
+        }
+    };
     Ok(out)
 }
 
@@ -423,7 +504,7 @@ async fn get_ticket(
     if !relay.hub.may_sync(&p, id).await? {
         return Err(AppError::NotFound(format!("no ticket {id}")));
     }
-    Ok(Json(ticket_detail(&relay, id).await?))
+    Ok(Json(ticket_detail(&relay, &p, id).await?))
 }
 
 #[derive(Deserialize)]
@@ -532,7 +613,7 @@ async fn post_event(
             r.reason
         )));
     }
-    let detail = ticket_detail(&relay, id).await?;
+    let detail = ticket_detail(&relay, &p, id).await?;
     let verdict = detail["events"]
         .as_array()
         .and_then(|es| es.iter().find(|e| e["id"] == event.id.as_str()))
@@ -743,6 +824,7 @@ async fn households(
         "search households",
     )?;
     let needle = q.q.filter(|s| !s.is_empty() && s.len() < 100);
+    let by_phone = access::may_sync(&p, &DocClass::HouseholdPrivate, false);
     // By unit or building, and, from the household register, by the caller's
     // phone number, a resident's name or a number plate (the contact form).
     let rows = relay
@@ -750,7 +832,7 @@ async fn households(
         .read(move |c| {
             let mut rows = records::households(c, needle.as_deref())?;
             if let Some(q) = needle.as_deref() {
-                for f in crate::property::find(c, q)? {
+                for f in crate::property::find(c, q, by_phone)? {
                     if !rows.iter().any(|r| r.doc_id == f.id) {
                         rows.push(records::HouseholdRow {
                             doc_id: f.id,

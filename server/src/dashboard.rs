@@ -21,7 +21,7 @@
 //!   ([`openapi`](mod@openapi)).
 
 mod openapi;
-mod print;
+pub(crate) mod print;
 
 pub(crate) use print::qr_svg;
 
@@ -251,6 +251,7 @@ async fn lifecycle(Authed(p): Authed) -> Json<Value> {
         "urgencies": names(Urgency::ALL, Urgency::as_str),
         "satisfactions": names(Satisfaction::ALL, Satisfaction::as_str),
         "contact_results": names(ContactResult::ALL, ContactResult::as_str),
+        "payment_methods": schema::ticket::PAYMENT_METHODS,
         "departments": names(&Department::ALL, Department::as_str),
         "roles": names(&Role::ALL, Role::as_str),
         "flags": names(&Flag::ALL, Flag::as_str),

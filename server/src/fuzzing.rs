@@ -149,6 +149,7 @@ impl Branches {
                         channel: Channel::WalkIn,
                         at,
                     },
+                    caller: None,
                 },
             )
             .expect("create");

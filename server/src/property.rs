@@ -22,6 +22,7 @@ mod documents;
 pub(crate) mod http;
 pub(crate) mod import;
 pub(crate) mod jobs;
+mod print;
 
 pub(crate) use documents::{materialise_pending, materialise_pending_with, refresh_arrears};
 
@@ -685,11 +686,13 @@ pub(crate) fn history(conn: &Connection, id: DocId) -> StoreResult<Vec<serde_jso
 }
 
 /// Finds household files by a caller's phone number, a unit, a name or a
-/// number plate (the contact form's look-up).
+/// number plate (the contact form's look-up). Numbers are matched only when
+/// `by_phone` (the asker may read private files): to anyone else a search
+/// would tell whose number it is.
 ///
 /// # Errors
 /// Storage errors.
-pub(crate) fn find(conn: &Connection, q: &str) -> StoreResult<Vec<HouseholdFile>> {
+pub(crate) fn find(conn: &Connection, q: &str, by_phone: bool) -> StoreResult<Vec<HouseholdFile>> {
     let needle = q.trim().to_lowercase();
     let digits: String = needle.chars().filter(char::is_ascii_digit).collect();
     let mut hits: BTreeMap<String, HouseholdFile> = BTreeMap::new();
@@ -698,7 +701,8 @@ pub(crate) fn find(conn: &Connection, q: &str) -> StoreResult<Vec<HouseholdFile>
         let matched = d.unit.to_lowercase() == needle
             || d.residents.iter().any(|r| {
                 r.name.to_lowercase().contains(&needle)
-                    || (digits.len() >= 4
+                    || (by_phone
+                        && digits.len() >= 4
                         && r.phone
                             .chars()
                             .filter(char::is_ascii_digit)

@@ -92,6 +92,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/005_heads_digest.sql"),
     include_str!("../migrations/006_property_and_fees.sql"),
     include_str!("../migrations/007_ticket_models.sql"),
+    include_str!("../migrations/008_ticket_callers.sql"),
 ];
 
 /// Most jobs one transaction takes, so one commit never waits too long.

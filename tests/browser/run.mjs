@@ -96,6 +96,12 @@ try {
   await page.getByRole('button', { name: 'Record' }).click();
   check(await page.locator('[data-testid=serial]').count() === 0, 'nothing recorded without a title');
   await page.getByLabel('Title 摘要').fill('Kitchen tap leaking');
+  // The caller, and the clerk's read-back: the form will not go without it.
+  await page.getByLabel('姓名 Name').fill('Wang Fang');
+  await page.getByLabel('电话 Phone').fill('13912345678');
+  await page.getByRole('button', { name: 'Record' }).click();
+  check(await page.locator('[data-testid=serial]').count() === 0, 'nothing recorded before the details are read back');
+  await page.getByLabel('details read back to the caller').check();
   await page.getByRole('button', { name: 'Record' }).click();
   const serialEl = page.locator('[data-testid=serial]');
   await serialEl.waitFor();
@@ -110,6 +116,7 @@ try {
   await page.getByLabel('Kind 类型').selectOption('complaint');
   await page.getByLabel('Location 位置').fill('B2 lobby');
   await page.getByLabel('Title 摘要').fill('Lift noisy at night');
+  await page.getByLabel('details read back to the caller').check();
   await page.getByRole('button', { name: 'Record' }).click();
   await page.getByText('Matter recorded (matters have no serial).').waitFor();
 
@@ -175,6 +182,7 @@ try {
   await page.getByLabel('Location 位置').fill('B1 car park');
   await page.getByLabel('Title 摘要').fill('Duplicate of the gate call');
   await page.getByLabel('Category 类别').fill('doors');
+  await page.getByLabel('details read back to the caller').check();
   await page.getByRole('button', { name: 'Record' }).click();
   await page.locator('[data-testid=serial]').waitFor();
   await page.locator('#created a', { hasText: 'Open the ticket' }).click();

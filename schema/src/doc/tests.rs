@@ -27,6 +27,7 @@ fn header() -> TicketHeader {
             channel: Channel::Phone,
             at: t0(),
         },
+        caller: None,
     }
 }
 
@@ -51,6 +52,54 @@ fn complete_event() -> Event {
             ..EventData::default()
         },
     )
+}
+
+#[test]
+fn a_caller_round_trips_and_is_read_leniently() {
+    let mut h = header();
+    h.caller = Some(crate::ticket::Caller {
+        name: "王芳".into(),
+        phone: "139 **** 5678".into(),
+        read_back: true,
+    });
+    let mut doc = AutoCommit::new();
+    create_ticket(&mut doc, &h).unwrap();
+    assert_eq!(read_ticket(doc.document(), None).unwrap().header, h);
+    // Written by another client: text for strings, no read_back.
+    let mut doc = AutoCommit::new();
+    create_ticket(&mut doc, &header()).unwrap();
+    let c = doc.put_object(ROOT, "caller", ObjType::Map).unwrap();
+    let name = doc.put_object(&c, "name", ObjType::Text).unwrap();
+    doc.splice_text(&name, 0, 0, "李敏").unwrap();
+    let t = read_ticket(doc.document(), None).unwrap();
+    assert_eq!(
+        t.header.caller,
+        Some(crate::ticket::Caller {
+            name: "李敏".into(),
+            phone: String::new(),
+            read_back: false,
+        })
+    );
+    // A caller that is not a map is a shape error naming it.
+    doc.put(ROOT, "caller", 7).unwrap();
+    let e = read_ticket(doc.document(), None).unwrap_err();
+    assert_eq!(e.path, "caller");
+}
+
+#[test]
+fn phone_numbers_are_masked_once_and_for_all() {
+    use crate::ticket::{is_masked, mask_phone};
+    assert_eq!(mask_phone("13912345678"), "139****5678");
+    assert_eq!(mask_phone("139 1234 5678"), "139 **** 5678");
+    assert_eq!(mask_phone("+86 139 1234 5678"), "+86 1** **** 5678");
+    assert_eq!(mask_phone("6275 1234"), "**** 1234");
+    assert_eq!(mask_phone("123"), "123");
+    assert_eq!(mask_phone(""), "");
+    for p in ["13912345678", "139 1234 5678", "010-6275-1234", "62751234"] {
+        assert!(!is_masked(p), "{p}");
+        assert!(is_masked(&mask_phone(p)), "{p}");
+        assert_eq!(mask_phone(&mask_phone(p)), mask_phone(p));
+    }
 }
 
 #[test]

@@ -557,6 +557,15 @@ fn post_check(
                 ),
             )));
         }
+        if is_new
+            && let Some(c) = &at.header.caller
+            && !schema::ticket::is_masked(&c.phone)
+        {
+            return Err(bad(Rejection::new(
+                HardRule::BadShape,
+                "a ticket carries the caller's number masked (138****1234); the relay keeps the full number apart",
+            )));
+        }
         check_not_read_only(h, &at, entries, author, policy)?;
         let new: HashSet<&str> = entries
             .iter()

@@ -15,8 +15,8 @@ use schema::doc::{self, DocError};
 use schema::inbox::DocKind;
 use schema::ticket::Channel;
 use schema::{
-    Department, DeviceId, DocId, DocUrl, EventId, Kind, Projection, Serial, Series, Status, Ticket,
-    UserId, VerdictRecord,
+    Action, Department, DeviceId, DocId, DocUrl, EventId, Fen, Kind, Outcome, Projection, Serial,
+    Series, Status, Ticket, UserId, VerdictRecord,
 };
 
 use crate::ledger::{ChangeEntry, Resolution, ReviewEntry, VerdictEntry};
@@ -160,6 +160,51 @@ pub fn ticket_blobs(t: &Ticket) -> Vec<String> {
     out
 }
 
+/// A paid order's charge collected by the cashier in this step (an accepted
+/// `collect` on a ticket of a household), which the store posts to the
+/// household's fee ledger in the same transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Collection {
+    /// The `collect` event: the ledger entries are keyed by it, so a
+    /// repeated commit posts nothing twice.
+    pub event: EventId,
+    pub household: DocId,
+    pub kind: Kind,
+    pub serial: Option<Serial>,
+    pub amount: Fen,
+    /// As the event names it (one of `schema::ticket::PAYMENT_METHODS`).
+    pub method: String,
+    pub by: UserId,
+}
+
+/// The collections among `records` (verdicts just written) of ticket `t`.
+fn collections(
+    t: &Ticket,
+    records: &[(EventId, VerdictRecord)],
+    serial: Option<Serial>,
+) -> Vec<Collection> {
+    let Some(household) = t.header.household else {
+        return Vec::new();
+    };
+    records
+        .iter()
+        .filter(|(_, r)| r.outcome == Outcome::Accepted)
+        .filter_map(|(id, _)| t.event(id))
+        .filter(|e| e.action() == Some(Action::Collect))
+        .filter_map(|e| {
+            Some(Collection {
+                event: e.id.clone(),
+                household: household.id(),
+                kind: t.header.kind,
+                serial,
+                amount: e.data.amount_fen.filter(|a| a.get() > 0)?,
+                method: e.data.method.clone()?,
+                by: e.by.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Why a seal could not be made.
 #[derive(Debug, thiserror::Error)]
 #[error("writing the relay's change: {0}")]
@@ -197,6 +242,8 @@ pub struct Sealed {
     /// The ticket as committed (the relay's verdicts, serial and receipt
     /// time included): the reports' read model, for tickets.
     pub ticket: Option<Ticket>,
+    /// Charges collected in this step, for the household fee ledger.
+    pub collections: Vec<Collection>,
     /// The document as committed.
     pub doc: Automerge,
 }
@@ -257,6 +304,10 @@ impl Seal {
             }
             (t, p)
         });
+        let collections = match &ticket {
+            Some((t, _)) => collections(t, &records, serial.or(t.server.serial)),
+            None => Vec::new(),
+        };
         let (register, access, grants) = match &ticket {
             Some((t, p)) => {
                 let access = p
@@ -294,6 +345,7 @@ impl Seal {
             access,
             grants,
             ticket: ticket.map(|(t, _)| t),
+            collections,
             doc: trial,
         })
     }

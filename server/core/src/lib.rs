@@ -22,6 +22,6 @@ pub mod ledger;
 pub mod messages;
 pub mod validate;
 
-pub use commit::{COMPACT_AFTER, Commit, Grant, Register, Seal, Sealed};
+pub use commit::{COMPACT_AFTER, Collection, Commit, Grant, Register, Seal, Sealed};
 pub use document::{ConnId, Document, Effect, JudgeContext, PeerInfo, Step, Stored};
 pub use validate::{HardRule, Limits, Rejection};

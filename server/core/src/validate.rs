@@ -371,6 +371,7 @@ const TICKET_ROOT_KEYS: &[&str] = &[
     "title",
     "description",
     "reported",
+    "caller",
     "events",
     "notes",
     "attachments",

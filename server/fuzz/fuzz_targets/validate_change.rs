@@ -56,6 +56,7 @@ fn fixture() -> &'static Fixture {
                     channel: Channel::WalkIn,
                     at: chrono::Utc::now(),
                 },
+                caller: None,
             },
         )
         .expect("create");

@@ -976,6 +976,7 @@ fn schemas() -> Value {
                 "urgency": or_default(names(Urgency::ALL, Urgency::as_str), Urgency::Normal.as_str()),
                 "category": opt_string,
                 "paid": { "type": ["boolean", "null"] },
+                "caller": { "anyOf": [r("Caller"), { "type": "null" }] },
             },
             "allOf": [
                 {
@@ -993,6 +994,19 @@ fn schemas() -> Value {
                         { "required": ["category"], "properties": { "category": { "type": "string", "pattern": "\\S" } } },
                     ],
                 },
+            ],
+        },
+        "Caller": {
+            "type": "object",
+            "description": "Who called, and whether the clerk read the details back. The ticket document keeps the number masked (138****1234); the full number is shown to the front desk, supervisors, cashiers, managers and the ticket's assignee.",
+            "properties": {
+                "name": { "type": "string", "maxLength": 50 },
+                "phone": { "type": "string", "pattern": "^$|^[+() -]*(?:[0-9][+() -]*){3,20}$" },
+                "read_back": { "type": "boolean" },
+            },
+            "anyOf": [
+                { "required": ["name"], "properties": { "name": { "type": "string", "pattern": "\\S" } } },
+                { "required": ["phone"], "properties": { "phone": { "type": "string", "minLength": 1 } } },
             ],
         },
         "NewEvent": object(&["action"], json!({
@@ -1085,6 +1099,10 @@ fn schemas() -> Value {
                 "heads": array_of(r("ChangeHash")),
                 "notes": { "type": "array" },
                 "attachments": { "type": "array" },
+                "caller": {
+                    "type": ["object", "null"],
+                    "description": "name, phone (masked unless the reader may see it: `masked`), read_back",
+                },
             },
         },
         "EventResult": object(&["event_id", "verdict", "ticket"], json!({
@@ -1168,7 +1186,7 @@ fn schemas() -> Value {
         })),
         "Lifecycle": object(
             &["role", "rows", "kinds", "statuses", "channels", "urgencies", "satisfactions",
-              "contact_results", "departments", "roles", "flags"],
+              "contact_results", "payment_methods", "departments", "roles", "flags"],
             json!({
                 "role": { "enum": names(&Role::ALL, Role::as_str) },
                 "rows": array_of(object(&["action", "kinds", "from", "to", "roles", "requires", "guards", "authority"], json!({
@@ -1176,8 +1194,8 @@ fn schemas() -> Value {
                     "roles": strings, "requires": strings, "guards": strings, "authority": boolean,
                 }))),
                 "kinds": strings, "statuses": strings, "channels": strings, "urgencies": strings,
-                "satisfactions": strings, "contact_results": strings, "departments": strings,
-                "roles": strings, "flags": strings,
+                "satisfactions": strings, "contact_results": strings, "payment_methods": strings,
+                "departments": strings, "roles": strings, "flags": strings,
             }),
         ),
         "OpenApi": object(&["openapi", "info", "paths"], json!({

@@ -227,6 +227,7 @@ fn the_printed_order_has_three_copies_and_voids_show_why() {
             channel: Channel::WalkIn,
             at,
         },
+        caller: None,
     });
     for (i, (action, reason)) in [("issue", None), ("void", Some("duplicate entry"))]
         .into_iter()

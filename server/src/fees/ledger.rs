@@ -1,3 +1,4 @@
+// Long file: every statement of the fee ledger, bills to reminders, beside each other.
 //! The fee ledger's SQL. Writes take a `&Transaction` and run on the store's
 //! one writer, so two cashiers paying the same household are serialised: the
 //! second sees the first one's allocations and can never allocate the same
@@ -301,6 +302,103 @@ pub(crate) fn post_charge(
     )?;
     apply_credit(tx, &household.to_string(), &at)?;
     Ok(number)
+}
+
+/// The charge items paid orders post under, created on first use
+/// (`one_off`: posted one by one, never by the monthly run).
+const ORDER_ITEMS: &[(schema::Kind, &str, &str, &str)] = &[
+    (
+        schema::Kind::Repair,
+        "paid_repair",
+        "有偿维修",
+        "paid repair",
+    ),
+    (
+        schema::Kind::PaidService,
+        "paid_service",
+        "有偿服务",
+        "paid service",
+    ),
+];
+
+/// What a paid order's collection posted: the bill and the receipt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Posted {
+    pub(crate) bill: String,
+    pub(crate) receipt: String,
+}
+
+/// The `source` (bill) and `request_id` (payment) of a ticket's collection.
+pub(crate) fn collection_source(ticket: DocId, event: &schema::EventId) -> String {
+    format!("ticket:{ticket}:{event}")
+}
+
+/// Posts a paid order's collection (an accepted `collect`) to the
+/// household's ledger: a bill under `paid_repair` or `paid_service` for the
+/// local month of `now`, and the payment as the next `RC-` receipt,
+/// allocated to that bill alone (the resident paid for this order; their
+/// credit and other bills are left as they were). Keyed by the event: a
+/// second call posts nothing. Posts nothing (`None`) for a household not in
+/// the register or a method the ledger does not know, so the ticket's own
+/// commit never fails on it.
+pub(crate) fn post_collection(
+    tx: &Transaction<'_>,
+    ticket: DocId,
+    c: &relay_core::Collection,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> StoreResult<Option<Posted>> {
+    let source = collection_source(ticket, &c.event);
+    let already: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM bills WHERE source = ?1",
+        [&source],
+        |r| r.get(0),
+    )?;
+    let Ok(method) = serde_json::from_value::<Method>(serde_json::Value::String(c.method.clone()))
+    else {
+        tracing::warn!(%ticket, method = %c.method, "collection not posted: unknown method");
+        return Ok(None);
+    };
+    let Some(&(_, code, zh, en)) = ORDER_ITEMS.iter().find(|(k, ..)| *k == c.kind) else {
+        return Ok(None);
+    };
+    let in_register: bool = tx.query_row(
+        "SELECT count(*) > 0 FROM household_files WHERE doc_id = ?1",
+        [c.household.to_string()],
+        |r| r.get(0),
+    )?;
+    if already || !in_register {
+        return Ok(None);
+    }
+    tx.execute(
+        "INSERT INTO charge_items(code, name_zh, name_en, kind, rate_fen) VALUES (?1, ?2, ?3, 'one_off', 0)
+         ON CONFLICT(code) DO NOTHING",
+        params![code, zh, en],
+    )?;
+    let year = crate::settings::year_of(now, tz);
+    let period = Period::of(crate::settings::local_date(now, tz));
+    let amount = c.amount.get();
+    let note = c
+        .serial
+        .map_or_else(|| format!("ticket {ticket}"), |s| s.to_string());
+    let at = rfc3339(now);
+    let h = c.household.to_string();
+    let bill = next_number(tx, "BL", year)?;
+    tx.execute(
+        "INSERT INTO bills(number, household, item, period, amount_fen, source, note, created_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![bill, h, code, period.to_string(), amount, source, note, c.by.as_str(), at],
+    )?;
+    let receipt = next_number(tx, "RC", year)?;
+    tx.execute(
+        "INSERT INTO payments(receipt, household, amount_fen, method, request_id, cashier, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![receipt, h, amount, method.as_str(), source, c.by.as_str(), at],
+    )?;
+    tx.execute(
+        "INSERT INTO allocations(receipt, bill, amount_fen, at) VALUES (?1, ?2, ?3, ?4)",
+        params![receipt, bill, amount, at],
+    )?;
+    Ok(Some(Posted { bill, receipt }))
 }
 
 fn require_household(conn: &Connection, household: DocId) -> StoreResult<()> {

@@ -164,6 +164,7 @@ async fn assigned_to_eng1(hub: &Hub) -> DocId {
             channel: Channel::Phone,
             at: now,
         },
+        caller: None,
     };
     let refused = hub
         .author(&p, id, true, None, move |t| {

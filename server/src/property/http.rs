@@ -15,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use schema::access::{self, DocClass};
 use schema::{DocId, Principal, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -34,17 +35,19 @@ pub(crate) fn router() -> Router<Relay> {
         .route("/api/v1/household-files/imports", post(start_import))
         .route("/api/v1/household-files/imports/{id}", get(import_job))
         .route("/api/v1/household-files/{id}/extract", get(extract))
+        .route("/households/{id}/print", get(super::print::household))
+        .route("/households/print.css", get(super::print::stylesheet))
 }
 
 const KEEPERS: &[Role] = &[Role::FrontDesk, Role::Supervisor, Role::Manager];
-const READERS: &[Role] = &[
+pub(super) const READERS: &[Role] = &[
     Role::FrontDesk,
     Role::Supervisor,
     Role::Manager,
     Role::Cashier,
 ];
 
-fn require(p: &Principal, roles: &[Role], what: &str) -> AppResult<()> {
+pub(super) fn require(p: &Principal, roles: &[Role], what: &str) -> AppResult<()> {
     if roles.contains(&p.role) {
         Ok(())
     } else {
@@ -52,7 +55,7 @@ fn require(p: &Principal, roles: &[Role], what: &str) -> AppResult<()> {
     }
 }
 
-fn parse_id(s: &str) -> AppResult<DocId> {
+pub(super) fn parse_id(s: &str) -> AppResult<DocId> {
     s.strip_prefix("automerge:")
         .unwrap_or(s)
         .parse()
@@ -87,10 +90,11 @@ async fn list_files(
 ) -> AppResult<Json<Value>> {
     require(&p, READERS, "read household files")?;
     let q = q.q.filter(|s| !s.trim().is_empty() && s.len() < 100);
+    let by_phone = access::may_sync(&p, &DocClass::HouseholdPrivate, false);
     let files = relay
         .db
         .read(move |c| match q {
-            Some(q) => super::find(c, &q),
+            Some(q) => super::find(c, &q, by_phone),
             None => super::household_files(c),
         })
         .await?;
@@ -137,6 +141,12 @@ async fn extract(
 ) -> AppResult<Json<Value>> {
     require(&p, READERS, "read household files")?;
     let id = parse_id(&id)?;
+    extract_of(&relay, &p, id).await.map(Json)
+}
+
+/// Report 17's content for `p` (who must be one of `READERS`): the front
+/// desk sees whether the household is in arrears, the others its statement.
+pub(super) async fn extract_of(relay: &Relay, p: &Principal, id: DocId) -> AppResult<Value> {
     let full_ledger = p.role != Role::FrontDesk;
     let out = relay
         .db
@@ -145,7 +155,8 @@ async fn extract(
                 return Ok(None);
             };
             let mut st = c.prepare(
-                "SELECT doc_id, kind, status, serial, title, received_at FROM tickets
+                "SELECT doc_id, kind, status, serial, title, received_at,
+                   json_extract(projection, '$.satisfaction') FROM tickets
                  WHERE household = ?1 OR household = ?2 ORDER BY received_at",
             )?;
             let tickets = st
@@ -154,6 +165,7 @@ async fn extract(
                         "id": r.get::<_, String>(0)?, "kind": r.get::<_, String>(1)?,
                         "status": r.get::<_, String>(2)?, "serial": r.get::<_, Option<String>>(3)?,
                         "title": r.get::<_, String>(4)?, "received_at": r.get::<_, String>(5)?,
+                        "satisfaction": r.get::<_, Option<String>>(6)?,
                     }))
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -171,8 +183,7 @@ async fn extract(
             })))
         })
         .await?;
-    out.map(Json)
-        .ok_or_else(|| AppError::NotFound(format!("no household {id}")))
+    out.ok_or_else(|| AppError::NotFound(format!("no household {id}")))
 }
 
 #[derive(Deserialize)]

@@ -121,8 +121,9 @@ const AGING: &[(&str, &str, i64, i64)] = &[
 ];
 
 /// The cashier's daily close, fee side: every receipt and reversing entry of
-/// the fee ledger made in `[from, as_of]` (the ticket side lists repair and
-/// paid-service collections).
+/// the fee ledger made in `[from, as_of]`, except the receipts of paid
+/// orders' collections: the ticket side lists those (each once), so the
+/// close counts every receipt exactly once.
 ///
 /// # Errors
 /// Storage errors.
@@ -136,7 +137,8 @@ pub(crate) fn add_fee_receipts(
     let mut st = conn.prepare(
         "SELECT p.receipt, f.unit, p.amount_fen, p.method, p.cashier, p.at FROM payments p
          JOIN household_files f ON f.doc_id = p.household
-         WHERE p.at >= ?1 AND p.at <= ?2 ORDER BY p.receipt",
+         WHERE p.at >= ?1 AND p.at <= ?2 AND coalesce(p.request_id, '') NOT LIKE 'ticket:%'
+         ORDER BY p.receipt",
     )?;
     let rows = st
         .query_map([&from, &as_of], |x| {

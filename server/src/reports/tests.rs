@@ -42,6 +42,7 @@ fn ticket(kind: Kind, received: DateTime<Utc>) -> Built {
             channel: Channel::Phone,
             at: received,
         },
+        caller: None,
     };
     let mut t = Ticket::new(header);
     t.server = ServerSection {

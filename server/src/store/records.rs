@@ -1334,3 +1334,44 @@ pub(crate) fn blob_mime(conn: &Connection, sha: &str) -> StoreResult<Option<Stri
         })
         .optional()?)
 }
+
+/// Records the caller of a new ticket, with the full number (the document
+/// holds it masked). Written once: a repeat keeps the first.
+pub(crate) fn put_caller(
+    tx: &Transaction<'_>,
+    doc: DocId,
+    caller: &schema::ticket::Caller,
+    by: &UserId,
+    at: DateTime<Utc>,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO ticket_callers(doc_id, name, phone, read_back, recorded_by, recorded_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(doc_id) DO NOTHING",
+        params![
+            doc.to_string(),
+            caller.name,
+            caller.phone,
+            caller.read_back,
+            by.as_str(),
+            rfc3339(at)
+        ],
+    )?;
+    Ok(())
+}
+
+/// A ticket's caller with the full number, if the relay recorded one.
+pub(crate) fn caller(conn: &Connection, doc: DocId) -> StoreResult<Option<schema::ticket::Caller>> {
+    Ok(conn
+        .query_row(
+            "SELECT name, phone, read_back FROM ticket_callers WHERE doc_id = ?1",
+            [doc.to_string()],
+            |r| {
+                Ok(schema::ticket::Caller {
+                    name: r.get(0)?,
+                    phone: r.get(1)?,
+                    read_back: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}

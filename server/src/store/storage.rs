@@ -225,6 +225,14 @@ impl Storage for Db {
                 for (doc, user) in &sealed.grants {
                     records::grant_access(tx, *doc, user, relay_core::Grant::Assignee.as_str())?;
                 }
+                if !sealed.collections.is_empty() {
+                    // A paid order collected: its charge and receipt go to the
+                    // household's fee ledger in this same transaction.
+                    let tz = crate::settings::time_zone_in(tx)?;
+                    for c in &sealed.collections {
+                        crate::fees::ledger::post_collection(tx, id, c, at, tz)?;
+                    }
+                }
                 records::set_heads_digest(
                     tx,
                     id,
@@ -364,5 +372,26 @@ impl Storage for Db {
                 &e.detail,
             )
         }))
+    }
+}
+
+/// A ticket's caller with the full number (`ticket_callers`): the document
+/// holds it masked.
+impl Db {
+    /// Records the caller of a new ticket (once; a repeat keeps the first).
+    pub(crate) async fn put_caller(
+        &self,
+        doc: DocId,
+        caller: schema::ticket::Caller,
+        by: UserId,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.write(move |tx| records::put_caller(tx, doc, &caller, &by, at))
+            .await
+    }
+
+    /// A ticket's caller with the full number, if the relay recorded one.
+    pub(crate) async fn caller(&self, doc: DocId) -> StoreResult<Option<schema::ticket::Caller>> {
+        self.read(move |c| records::caller(c, doc)).await
     }
 }

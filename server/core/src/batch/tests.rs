@@ -228,6 +228,12 @@ fn change(
 
 /// A repair issued by the front desk and assigned to eng1.
 fn issued(relay: &mut Relay) {
+    let out = issued_with(relay, None);
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+}
+
+/// A repair with `caller`, issued by the front desk and assigned to eng1.
+fn issued_with(relay: &mut Relay, caller: Option<schema::ticket::Caller>) -> Ingest {
     let desk = &staff()[2];
     let mut d = Automerge::new().with_actor(actor_of(desk));
     let mut tx = d.transaction();
@@ -244,6 +250,7 @@ fn issued(relay: &mut Relay) {
                 channel: Channel::Phone,
                 at: relay.clock,
             },
+            caller,
         },
     )
     .unwrap();
@@ -279,8 +286,30 @@ fn issued(relay: &mut Relay) {
     )
     .unwrap();
     tx.commit();
-    let out = relay.receive(desk, d.get_changes(&[]));
+    relay.receive(desk, d.get_changes(&[]))
+}
+
+/// A new ticket carries its caller's number masked: a whole number (which
+/// would sync to every engineer and patroller of the ticket) is refused.
+#[test]
+fn a_callers_number_in_a_ticket_must_be_masked() {
+    let caller = |phone: &str| {
+        Some(schema::ticket::Caller {
+            name: "王芳".into(),
+            phone: phone.into(),
+            read_back: true,
+        })
+    };
+    let mut relay = Relay::new();
+    let out = issued_with(&mut relay, caller("139 1234 5678"));
+    assert_eq!(out.rejected.len(), 1);
+    assert_eq!(out.rejected[0].1.rule, HardRule::BadShape);
+    assert!(out.rejected[0].1.reason.contains("masked"));
+    let mut relay = Relay::new();
+    let out = issued_with(&mut relay, caller("139 **** 5678"));
     assert!(out.rejected.is_empty(), "{:?}", out.rejected);
+    let t = read_ticket(&relay.doc, None).unwrap();
+    assert_eq!(t.header.caller, caller("139 **** 5678"));
 }
 
 #[derive(Clone, Debug)]

@@ -179,6 +179,7 @@ fn report(phone: &mut Phone) {
             channel: Channel::OnSite,
             at: Utc.with_ymd_and_hms(2026, 11, 2, 9, 0, 0).unwrap(),
         },
+        caller: None,
     };
     let issue = phone.event(
         "issue",
@@ -361,6 +362,7 @@ fn a_creation_refused_whole_is_dropped_with_doc_unavailable() {
             channel: Channel::OnSite,
             at: Utc::now(),
         },
+        caller: None,
     };
     let mut tx = eng.doc.transaction();
     doc::create_ticket(&mut tx, &header).unwrap();

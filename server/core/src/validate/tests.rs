@@ -24,6 +24,7 @@ fn relay_doc() -> AutoCommit {
             channel: Channel::Phone,
             at: Utc::now(),
         },
+        caller: None,
     };
     doc::create_ticket(&mut d, &header).unwrap();
     doc::append_event(&mut d, &event("frontdesk")).unwrap();

@@ -377,3 +377,80 @@ fn refunds_and_adjustments_reverse_and_never_exceed() {
     assert_eq!(st["arrears_fen"], 4_000);
     assert_eq!(st["adjustments"].as_array().unwrap().len(), 2);
 }
+
+#[test]
+fn a_paid_orders_collection_posts_once_and_leaves_credit_alone() {
+    let f = fixture();
+    let a = f.a;
+    // A holds 100.00 of credit: a paid repair paid at the desk must not
+    // spend it, nor pay any other bill with the repair's money.
+    f.db.write_blocking(move |tx| {
+        record_payment(
+            tx,
+            a,
+            10_000,
+            Method::Cash,
+            None,
+            None,
+            "cashier",
+            at(2026, 1, 5),
+            TZ,
+        )
+    })
+    .unwrap();
+    let ticket = DocId::random();
+    let c = relay_core::Collection {
+        event: schema::EventId::random(),
+        household: a,
+        kind: schema::Kind::Repair,
+        serial: None,
+        amount: schema::Fen::new(8_000),
+        method: "wechat".into(),
+        by: schema::UserId::new("cashier").unwrap(),
+    };
+    let c2 = c.clone();
+    let first =
+        f.db.write_blocking(move |tx| post_collection(tx, ticket, &c2, at(2026, 1, 20), TZ))
+            .unwrap();
+    assert_eq!(
+        first,
+        Some(Posted {
+            bill: "BL-2026-000001".into(),
+            receipt: "RC-2026-000002".into()
+        })
+    );
+    // The commit repeated (a retry): nothing more, no number taken.
+    let c3 = c.clone();
+    let again =
+        f.db.write_blocking(move |tx| post_collection(tx, ticket, &c3, at(2026, 1, 21), TZ))
+            .unwrap();
+    assert_eq!(again, None);
+    assert_eq!(bill_numbers(&f.db), ["BL-2026-000001"]);
+    let st = read(&f.db, move |c| statement(c, a));
+    assert_eq!(st["bills"][0]["item"], "paid_repair");
+    assert_eq!(st["bills"][0]["period"], "2026-01");
+    assert_eq!(st["bills"][0]["outstanding_fen"], 0);
+    assert_eq!(st["payments"].as_array().map(Vec::len), Some(2));
+    assert_eq!(st["payments"][1]["method"], "wechat");
+    assert_eq!(st["credit_fen"], 10_000, "the credit is untouched");
+    assert_eq!(st["arrears_fen"], 0);
+
+    // A method the ledger does not know, or a household not in the
+    // register, posts nothing (and does not fail the ticket's commit).
+    let mut odd = c.clone();
+    odd.event = schema::EventId::random();
+    odd.method = "IOU".into();
+    let mut stranger = c;
+    stranger.event = schema::EventId::random();
+    stranger.household = DocId::random();
+    let none =
+        f.db.write_blocking(move |tx| {
+            Ok((
+                post_collection(tx, ticket, &odd, at(2026, 1, 22), TZ)?,
+                post_collection(tx, ticket, &stranger, at(2026, 1, 22), TZ)?,
+            ))
+        })
+        .unwrap();
+    assert_eq!(none, (None, None));
+    assert_eq!(bill_numbers(&f.db), ["BL-2026-000001"]);
+}
