@@ -528,6 +528,7 @@ fn script(plan: &Plan, engineer: &UserId, open_percent: u32) -> (TicketHeader, V
             channel,
             at,
         },
+        caller: None,
     };
     (header, steps)
 }
