@@ -121,6 +121,7 @@ async fn a_document_confirmed_by_digest_that_changes_is_still_pushed() -> Result
     let staying = tokio::spawn(async move {
         let config = SyncConfig {
             settle: Duration::from_secs(30),
+            quiet_settle: Duration::from_secs(30),
             ..SyncConfig::default()
         };
         live.sync_with(&config, &mut |_, _| {}).await

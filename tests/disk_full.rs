@@ -54,6 +54,7 @@ fn quick() -> SyncConfig {
         backoff: Backoff::new(Duration::from_millis(20), Duration::from_millis(100)),
         settle: Duration::from_millis(200),
         stall: Duration::from_secs(5),
+        ..SyncConfig::default()
     }
 }
 

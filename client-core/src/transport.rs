@@ -26,6 +26,10 @@ pub struct SyncConfig {
     /// How long everything must stay in sync before the session ends, so
     /// verdicts the relay writes right after a change still arrive.
     pub settle: Duration,
+    /// The settle wait of a session that sent no changes (no verdict is
+    /// coming): long enough for a message already on its way. A device
+    /// that means to stay connected sets it as long as `settle`.
+    pub quiet_settle: Duration,
     /// How long to wait for a message while documents are out of sync.
     pub stall: Duration,
 }
@@ -36,6 +40,7 @@ impl Default for SyncConfig {
             max_attempts: 5,
             backoff: Backoff::default(),
             settle: Duration::from_millis(400),
+            quiet_settle: Duration::from_millis(30),
             stall: Duration::from_secs(20),
         }
     }
@@ -59,10 +64,6 @@ async fn step(session: &mut Option<Session>, input: Input) -> Result<Vec<Message
 fn ws_err(e: tungstenite::Error) -> DeviceError {
     DeviceError::Relay(RelayError::WebSocket(Box::new(e)))
 }
-
-/// How long a session that sent nothing waits, once in sync, for a message
-/// already on its way.
-const QUIET_SETTLE: Duration = Duration::from_millis(30);
 
 /// One connection: join, sync until idle (and settled), close.
 async fn connection(
@@ -99,7 +100,7 @@ async fn connection(
         // as soon as everything is confirmed.
         let wait = match (idle, sent) {
             (true, true) => config.settle,
-            (true, false) => config.settle.min(QUIET_SETTLE),
+            (true, false) => config.settle.min(config.quiet_settle),
             (false, _) => config.stall,
         };
         let next = tokio::time::timeout(wait, stream.next()).await;
