@@ -335,17 +335,14 @@ pub(crate) async fn per_address(
         && let Err(wait) = relay.edge.admit(ip)
     {
         crate::metrics::rate_limited("address");
-        relay.seclog.record(SecurityEntry {
-            at: relay.hub.now(),
-            user: None,
-            device: None,
-            peer: Some(ip.to_string()),
-            kind: "rate_limited".into(),
-            detail: format!(
-                "over {} requests per second from one address",
-                relay.config.limits.per_address_per_second
-            ),
-        });
+        relay.seclog.record(
+            SecurityEntry::new(relay.hub.now(), "rate_limited")
+                .peer(ip.to_string())
+                .detail(format!(
+                    "over {} requests per second from one address",
+                    relay.config.limits.per_address_per_second
+                )),
+        );
         return AppError::TooMany {
             code: "rate_limited",
             message: "too many requests from this address; slow down".into(),

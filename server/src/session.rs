@@ -187,26 +187,22 @@ async fn login(
     let ok = relay.edge.verify_password(hash, body.password).await;
     let Some(user) = found.map(|(u, _)| u).filter(|u| ok && !u.disabled) else {
         let at = relay.hub.now();
-        relay.seclog.record(SecurityEntry {
-            at,
-            user: Some(body.username.clone()),
-            device: None,
-            peer: Some(ip.to_string()),
-            kind: "bad_login".into(),
-            detail: "wrong user name or password".into(),
-        });
+        relay.seclog.record(
+            SecurityEntry::new(at, "bad_login")
+                .user(body.username.clone())
+                .peer(ip.to_string())
+                .detail("wrong user name or password"),
+        );
         if let Some(l) = relay.edge.login_failed(&body.username) {
-            relay.seclog.record(SecurityEntry {
-                at,
-                user: Some(l.user.clone()),
-                device: None,
-                peer: Some(ip.to_string()),
-                kind: "login_locked".into(),
-                detail: format!(
-                    "locked for {} s after {} failed logins in a row (lock-out {} for this name; the last try from {ip})",
-                    l.seconds, l.failures, l.nth
-                ),
-            });
+            relay.seclog.record(
+                SecurityEntry::new(at, "login_locked")
+                    .user(l.user.clone())
+                    .peer(ip.to_string())
+                    .detail(format!(
+                        "locked for {} s after {} failed logins in a row (lock-out {} for this name; the last try from {ip})",
+                        l.seconds, l.failures, l.nth
+                    )),
+            );
         }
         return Err(AuthError::BadLogin.into());
     };

@@ -110,14 +110,11 @@ async fn upgrade(
         Err(e) => {
             // Coalesced with like refusals: a flood of bad tokens costs no
             // write per request.
-            relay.seclog.record(SecurityEntry {
-                at: relay.hub.now(),
-                user: None,
-                device: None,
-                peer: Some(ip.to_string()),
-                kind: "auth_refused".into(),
-                detail: e.to_string(),
-            });
+            relay.seclog.record(
+                SecurityEntry::new(relay.hub.now(), "auth_refused")
+                    .peer(ip.to_string())
+                    .detail(e.to_string()),
+            );
             return Err(e.into());
         }
     };

@@ -55,6 +55,12 @@ impl SecurityEntry {
         }
     }
 
+    /// With the user name it concerns (known or only claimed, as at login).
+    pub(crate) fn user(mut self, user: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self
+    }
+
     /// With the peer (an address or a peer id).
     pub(crate) fn peer(mut self, peer: impl Into<String>) -> Self {
         self.peer = Some(peer.into());
