@@ -652,3 +652,111 @@ async fn a_paid_repair_collected_posts_to_the_household_ledger_once() -> Result<
     assert_eq!(st["payments"].as_array().map(Vec::len), Some(1));
     Ok(())
 }
+
+/// Report 17 "as of" a cut-off shows the file, the tickets and the ledger as
+/// recorded by then: an edit, a payment and a ticket's progress made later
+/// are not in it; before the household was on file there is no extract.
+/// It exports as CSV and XLSX, and prints as of the cut-off too.
+#[tokio::test]
+async fn report_17_as_of_a_cut_off_shows_only_what_was_recorded_by_then() -> Result<()> {
+    static NOW: AtomicI64 = AtomicI64::new(0);
+    let clock = TestClock::new(&NOW);
+    let relay = start(clock).await?;
+    let manager = relay.api("manager").await?;
+    let cashier = relay.api("cashier").await?;
+    let desk = relay.api("frontdesk").await?;
+    setup(&manager, 2).await?;
+    items(&manager).await?;
+    // Day one, from 09:00: the household, the month's bills, a complaint.
+    let hid = crate::property::wang_fang(&desk).await?;
+    run(&manager, "2025-12").await?;
+    let (status, t) = desk
+        .post(
+            "/api/v1/tickets",
+            &json!({"kind": "complaint", "title": "楼上噪音 noise upstairs", "household": hid}),
+        )
+        .await?;
+    ensure!(status == 201, "{t}");
+    let ticket = t["id"].as_str().context("ticket id")?.to_owned();
+    // Day two: the file is edited, the cashier takes 100.00, the complaint
+    // is handed to its department.
+    clock.set(local(2025, 12, 2, 10));
+    let (_, f) = desk.get(&format!("/api/v1/household-files/{hid}")).await?;
+    let mut edited = f["household"].clone();
+    edited["notes"] = json!("养狗 has a dog");
+    let (status, body) = desk
+        .put(
+            &format!("/api/v1/household-files/{hid}"),
+            &json!({"version": 1, "household": edited}),
+        )
+        .await?;
+    ensure!(status == 200, "{body}");
+    let receipt = pay(&cashier, &hid, 10_000).await?;
+    let receipt = receipt["receipt"]["receipt"]
+        .as_str()
+        .context("receipt number")?
+        .to_owned();
+
+    let extract = |q: &str| format!("/api/v1/household-files/{hid}/extract{q}");
+    let cut = "?as_of=2025-12-01T18:00";
+    let then = ok("extract then", manager.get(&extract(cut)).await?).await?;
+    let now = ok("extract now", manager.get(&extract("")).await?).await?;
+    ensure!(then["household"]["version"] == 1 && now["household"]["version"] == 2);
+    ensure!(
+        then["household"]["notes"] == "" && now["household"]["notes"] == "养狗 has a dog",
+        "the file as it was: {}",
+        then["household"]
+    );
+    ensure!(then["history"].as_array().map(Vec::len) == Some(1));
+    ensure!(then["ledger"]["payments"].as_array().map(Vec::len) == Some(0));
+    ensure!(now["ledger"]["payments"].as_array().map(Vec::len) == Some(1));
+    let owed = |x: &Value| x["ledger"]["arrears_fen"].as_i64().unwrap_or(-1);
+    ensure!(
+        owed(&then) > 0 && owed(&then) - owed(&now) == 10_000,
+        "arrears then {} and now {}",
+        owed(&then),
+        owed(&now)
+    );
+    let tickets = then["tickets"].as_array().context("tickets")?;
+    ensure!(tickets.len() == 1 && tickets[0]["id"] == ticket.as_str());
+    // The front desk sees, of the fees, only that the household owed.
+    let desk_then = ok("desk extract", desk.get(&extract(cut)).await?).await?;
+    ensure!(
+        desk_then["ledger"] == json!({"in_arrears": true}),
+        "{desk_then}"
+    );
+    // Before the household was on file, there is no extract.
+    let (status, _) = manager.get(&extract("?as_of=2025-12-01T08:00")).await?;
+    ensure!(status == 404);
+
+    let (status, csv) = manager
+        .get_text(&extract(&format!("{cut}&format=csv")))
+        .await?;
+    ensure!(status == 200, "{csv}");
+    for want in [
+        "一户一档",
+        "T1-001",
+        "王芳",
+        "楼上噪音 noise upstairs",
+        "收款",
+    ] {
+        ensure!(csv.contains(want), "{want} missing from the CSV:\n{csv}");
+    }
+    ensure!(
+        !csv.contains(&receipt),
+        "a later payment in the CSV as of the cut-off"
+    );
+    let (_, csv_now) = manager.get_text(&extract("?format=csv")).await?;
+    ensure!(csv_now.contains(&receipt), "{csv_now}");
+    let (status, xlsx) = manager
+        .get_text(&extract(&format!("{cut}&format=xlsx")))
+        .await?;
+    ensure!(status == 200 && xlsx.starts_with("PK"), "an XLSX workbook");
+    let (status, _) = manager.get(&extract("?format=pdf")).await?;
+    ensure!(status == 400);
+    let (status, page) = manager
+        .get_text(&format!("/households/{hid}/print{cut}"))
+        .await?;
+    ensure!(status == 200 && page.contains("T1-001") && !page.contains(&receipt));
+    Ok(())
+}

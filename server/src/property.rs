@@ -685,6 +685,66 @@ pub(crate) fn history(conn: &Connection, id: DocId) -> StoreResult<Vec<serde_jso
         .collect())
 }
 
+/// A household's tickets as the register has them now (report 17).
+pub(crate) fn tickets_now(c: &Connection, id: DocId) -> StoreResult<Vec<serde_json::Value>> {
+    let mut st = c.prepare(
+        "SELECT doc_id, kind, status, serial, title, received_at,
+           json_extract(projection, '$.satisfaction') FROM tickets
+         WHERE household = ?1 OR household = ?2 ORDER BY received_at",
+    )?;
+    let rows = st
+        .query_map([id.url().to_string(), id.to_string()], |r| {
+            Ok(serde_json::json!({
+                "id": r.get::<_, String>(0)?, "kind": r.get::<_, String>(1)?,
+                "status": r.get::<_, String>(2)?, "serial": r.get::<_, Option<String>>(3)?,
+                "title": r.get::<_, String>(4)?, "received_at": r.get::<_, String>(5)?,
+                "satisfaction": r.get::<_, Option<String>>(6)?,
+            }))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// A household's tickets received by `cut`, each as the relay had judged it
+/// then (from the reports' read model, with the verdicts' times).
+pub(crate) fn tickets_at(
+    c: &Connection,
+    id: DocId,
+    cut: DateTime<Utc>,
+    policy: &schema::Policy,
+) -> StoreResult<Vec<serde_json::Value>> {
+    let mut st = c.prepare(
+        "SELECT t.doc_id, m.body FROM tickets t JOIN ticket_models m ON m.doc_id = t.doc_id
+         WHERE t.household = ?1 OR t.household = ?2",
+    )?;
+    let rows = st
+        .query_map([id.url().to_string(), id.to_string()], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut out = Vec::new();
+    for (doc, body) in rows {
+        let ticket: schema::Ticket = serde_json::from_str(&body)
+            .map_err(|e| StoreError::Corrupt(format!("the read model of {doc}: {e}")))?;
+        let ticket = crate::reports::as_of(&ticket, cut);
+        let p = schema::Projection::official(&ticket, policy);
+        let Some(received) = p.received_at.filter(|r| *r <= cut) else {
+            continue;
+        };
+        out.push((
+            received,
+            serde_json::json!({
+                "id": doc, "kind": p.kind.as_str(), "status": p.status.as_str(),
+                "serial": ticket.server.serial.map(|s| s.to_string()),
+                "title": ticket.header.title, "received_at": rfc3339(received),
+                "satisfaction": p.satisfaction,
+            }),
+        ));
+    }
+    out.sort_by_key(|(received, _)| *received);
+    Ok(out.into_iter().map(|(_, v)| v).collect())
+}
+
 /// Finds household files by a caller's phone number, a unit, a name or a
 /// number plate (the contact form's look-up). Numbers are matched only when
 /// `by_phone` (the asker may read private files): to anyone else a search

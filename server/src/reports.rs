@@ -20,7 +20,10 @@
 
 mod daily;
 pub(crate) mod fee_collection;
+pub(crate) mod household;
 mod http;
+
+pub(crate) use http::respond;
 mod weekly;
 pub(crate) mod xlsx;
 

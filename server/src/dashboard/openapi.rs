@@ -530,9 +530,14 @@ pub(crate) const OPERATIONS: &[Op] = &[
         "get",
         "property",
         "Report 17, the household file extract: the file, its history, its tickets and its fee \
-         ledger (for the front desk only whether it is in arrears)",
+         ledger (for the front desk only whether it is in arrears), as recorded by as_of; JSON, \
+         CSV with format=csv, an XLSX workbook with format=xlsx",
     )
-    .params(&[path("id", "DocId")])
+    .params(&[
+        path("id", "DocId"),
+        query("as_of", "TimeParam"),
+        query("format", "String"),
+    ])
     .errors(&[400, 401, 403, 404]),
     op(
         "/api/v1/household-files/import",

@@ -767,70 +767,108 @@ pub(crate) fn arrears_summary(
     Ok(out)
 }
 
-/// A household's whole ledger: bills with what each still asks, payments
-/// with their allocations, reversing entries, reminders, credit.
+/// A time after every stored one: a statement "as of" it is the statement now.
+const END_OF_TIME: &str = "9999-12-31T23:59:59Z";
+
+/// A household's statement now: its bills with what is still open, its
+/// payments, adjustments and reminders, its arrears and credit.
 pub(crate) fn statement(conn: &Connection, household: DocId) -> StoreResult<serde_json::Value> {
+    statement_at(conn, household, END_OF_TIME)
+}
+
+/// A household's statement as the ledger stood at `cut` (an RFC 3339 time
+/// as the ledger writes them): only what was recorded by then, each bill's
+/// open amount after the allocations and adjustments made by then, the
+/// credit likewise.
+pub(crate) fn statement_at(
+    conn: &Connection,
+    household: DocId,
+    cut: &str,
+) -> StoreResult<serde_json::Value> {
     let h = household.to_string();
-    let open: std::collections::BTreeMap<String, i64> = open_bills(conn, &h)?.into_iter().collect();
     let mut st = conn.prepare(
-        "SELECT number, item, period, amount_fen, note, created_at FROM bills WHERE household = ?1 ORDER BY period, number",
+        "SELECT b.number, b.item, b.period, b.amount_fen, b.note, b.created_at,
+           b.amount_fen
+           - coalesce((SELECT sum(amount_fen) FROM allocations a WHERE a.bill = b.number AND a.at <= ?2), 0)
+           - coalesce((SELECT sum(amount_fen) FROM adjustments d WHERE d.bill = b.number AND d.at <= ?2), 0)
+         FROM bills b WHERE b.household = ?1 AND b.created_at <= ?2 ORDER BY b.period, b.number",
     )?;
     let bills = st
-        .query_map([&h], |r| {
+        .query_map(params![h, cut], |r| {
+            let due = r.get::<_, i64>(6)?.max(0);
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
+                serde_json::json!({"number": r.get::<_, String>(0)?, "item": r.get::<_, String>(1)?,
+                    "period": r.get::<_, String>(2)?, "amount_fen": r.get::<_, i64>(3)?,
+                    "outstanding_fen": due, "note": r.get::<_, String>(4)?,
+                    "created_at": r.get::<_, String>(5)?}),
+                due,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let bills: Vec<serde_json::Value> = bills
-        .into_iter()
-        .map(|(n, item, period, amount, note, at)| {
-            let due = open.get(&n).copied().unwrap_or(0);
-            serde_json::json!({"number": n, "item": item, "period": period, "amount_fen": amount,
-                "outstanding_fen": due, "note": note, "created_at": at})
-        })
-        .collect();
+    let arrears: i64 = bills.iter().map(|(_, due)| due).sum();
+    let bills: Vec<serde_json::Value> = bills.into_iter().map(|(b, _)| b).collect();
     let mut st = conn.prepare(
-        "SELECT receipt, amount_fen, method, cashier, at FROM payments WHERE household = ?1 ORDER BY at, receipt",
+        "SELECT receipt, amount_fen, method, cashier, at FROM payments WHERE household = ?1 AND at <= ?2 ORDER BY at, receipt",
     )?;
     let payments = st
-        .query_map([&h], |r| {
+        .query_map(params![h, cut], |r| {
             Ok(serde_json::json!({"receipt": r.get::<_, String>(0)?, "amount_fen": r.get::<_, i64>(1)?,
                 "method": r.get::<_, String>(2)?, "cashier": r.get::<_, String>(3)?, "at": r.get::<_, String>(4)?}))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut st = conn.prepare(
-        "SELECT number, kind, bill, amount_fen, reason, approved_by, at FROM adjustments WHERE household = ?1 ORDER BY at, number",
+        "SELECT number, kind, bill, amount_fen, reason, approved_by, at FROM adjustments WHERE household = ?1 AND at <= ?2 ORDER BY at, number",
     )?;
     let adjustments = st
-        .query_map([&h], |r| {
+        .query_map(params![h, cut], |r| {
             Ok(serde_json::json!({"number": r.get::<_, String>(0)?, "kind": r.get::<_, String>(1)?,
                 "bill": r.get::<_, Option<String>>(2)?, "amount_fen": r.get::<_, i64>(3)?,
                 "reason": r.get::<_, String>(4)?, "approved_by": r.get::<_, String>(5)?, "at": r.get::<_, String>(6)?}))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     let mut st = conn.prepare(
-        "SELECT channel, result, by, at FROM reminders WHERE household = ?1 ORDER BY at, id",
+        "SELECT channel, result, by, at FROM reminders WHERE household = ?1 AND at <= ?2 ORDER BY at, id",
     )?;
     let reminders = st
-        .query_map([&h], |r| {
+        .query_map(params![h, cut], |r| {
             Ok(serde_json::json!({"channel": r.get::<_, String>(0)?, "result": r.get::<_, String>(1)?,
                 "by": r.get::<_, String>(2)?, "at": r.get::<_, String>(3)?}))
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let arrears: i64 = open.values().sum();
     Ok(serde_json::json!({
         "household": h,
         "arrears_fen": arrears,
         "in_arrears": arrears > 0,
-        "credit_fen": credit(conn, &h)?,
+        "credit_fen": credit_at(conn, &h, cut)?,
         "bills": bills, "payments": payments, "adjustments": adjustments, "reminders": reminders,
     }))
+}
+
+/// A household's credit at `cut`: what its payments by then had not been
+/// allocated by then, less the refunds paid out by then.
+fn credit_at(conn: &Connection, household: &str, cut: &str) -> StoreResult<i64> {
+    Ok(conn.query_row(
+        "SELECT coalesce((SELECT sum(p.amount_fen - coalesce((SELECT sum(a.amount_fen) FROM allocations a
+                   WHERE a.receipt = p.receipt AND a.at <= ?2), 0))
+                 FROM payments p WHERE p.household = ?1 AND p.at <= ?2), 0)
+              - coalesce((SELECT sum(amount_fen) FROM adjustments
+                 WHERE household = ?1 AND kind = 'refund' AND at <= ?2), 0)",
+        params![household, cut],
+        |r| r.get(0),
+    )?)
+}
+
+/// Whether a household owed anything at `cut` (what the front desk may see).
+pub(crate) fn in_arrears_at(conn: &Connection, household: DocId, cut: &str) -> StoreResult<bool> {
+    let owed: i64 = conn.query_row(
+        "SELECT coalesce(sum(max(0, b.amount_fen
+           - coalesce((SELECT sum(amount_fen) FROM allocations a WHERE a.bill = b.number AND a.at <= ?2), 0)
+           - coalesce((SELECT sum(amount_fen) FROM adjustments d WHERE d.bill = b.number AND d.at <= ?2), 0))), 0)
+         FROM bills b WHERE b.household = ?1 AND b.created_at <= ?2",
+        params![household.to_string(), cut],
+        |r| r.get(0),
+    )?;
+    Ok(owed > 0)
 }
 
 /// Whether a household owes anything (what the front desk may see).

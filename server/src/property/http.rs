@@ -13,9 +13,12 @@ use std::collections::BTreeSet;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use chrono::{DateTime, Utc};
 use schema::access::{self, DocClass};
+use schema::doc::rfc3339;
 use schema::{DocId, Principal, Role};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,6 +28,7 @@ use super::{HouseholdInput, PropertySpec};
 use crate::api::{Authed, Body, Params};
 use crate::error::{AppError, AppResult};
 use crate::state::Relay;
+use crate::store::StoreError;
 
 pub(crate) fn router() -> Router<Relay> {
     Router::new()
@@ -131,59 +135,101 @@ async fn get_file(
     Ok(Json(json!({ "household": file, "history": history })))
 }
 
+/// `?as_of=` (a wall time in the property's zone, or RFC 3339) and, for the
+/// JSON endpoint, `?format=csv|xlsx`.
+#[derive(Deserialize, Default)]
+pub(super) struct ExtractQuery {
+    pub(super) as_of: Option<String>,
+    format: Option<String>,
+}
+
 /// Report 17, the household file extract (一户一档): the file and its
 /// history, every ticket of the household, and its fee ledger (for the front
-/// desk only whether it is in arrears), ready to print.
+/// desk only whether it is in arrears), ready to print; "as of" a cut-off
+/// like every report, as JSON, CSV or XLSX.
 async fn extract(
     State(relay): State<Relay>,
     Authed(p): Authed,
     Path(id): Path<String>,
-) -> AppResult<Json<Value>> {
+    Params(q): Params<ExtractQuery>,
+) -> AppResult<Response> {
     require(&p, READERS, "read household files")?;
     let id = parse_id(&id)?;
-    extract_of(&relay, &p, id).await.map(Json)
+    let tz = crate::settings::time_zone(&relay).await?;
+    let as_of = crate::settings::parse_time(q.as_of.as_deref(), "as_of", tz)?;
+    let x = extract_of(&relay, &p, id, as_of).await?;
+    match q.format.as_deref() {
+        None | Some("json") => Ok(Json(x).into_response()),
+        Some(f @ ("csv" | "xlsx")) => {
+            let cut = as_of.unwrap_or_else(|| relay.hub.now());
+            let report = crate::reports::household::extract_report(&x, cut, tz);
+            Ok(crate::reports::respond(&report, cut, Some(f)))
+        }
+        Some(other) => Err(AppError::BadRequest(format!(
+            "format {other:?}: json, csv or xlsx"
+        ))),
+    }
 }
 
 /// Report 17's content for `p` (who must be one of `READERS`): the front
 /// desk sees whether the household is in arrears, the others its statement.
-pub(super) async fn extract_of(relay: &Relay, p: &Principal, id: DocId) -> AppResult<Value> {
+/// With `as_of`, as recorded by then: the file as its last version by the
+/// cut-off had it, the tickets received by then with their state then, the
+/// ledger's entries made by then (a household not yet on file is not found).
+pub(super) async fn extract_of(
+    relay: &Relay,
+    p: &Principal,
+    id: DocId,
+    as_of: Option<DateTime<Utc>>,
+) -> AppResult<Value> {
     let full_ledger = p.role != Role::FrontDesk;
+    let policy = relay.hub.policy.clone();
     let out = relay
         .db
         .read(move |c| {
-            let Some(file) = super::household_file(c, id)? else {
+            let Some(mut file) = super::household_file(c, id)? else {
                 return Ok(None);
             };
-            let mut st = c.prepare(
-                "SELECT doc_id, kind, status, serial, title, received_at,
-                   json_extract(projection, '$.satisfaction') FROM tickets
-                 WHERE household = ?1 OR household = ?2 ORDER BY received_at",
-            )?;
-            let tickets = st
-                .query_map([id.url().to_string(), id.to_string()], |r| {
-                    Ok(json!({
-                        "id": r.get::<_, String>(0)?, "kind": r.get::<_, String>(1)?,
-                        "status": r.get::<_, String>(2)?, "serial": r.get::<_, Option<String>>(3)?,
-                        "title": r.get::<_, String>(4)?, "received_at": r.get::<_, String>(5)?,
-                        "satisfaction": r.get::<_, Option<String>>(6)?,
-                    }))
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
-            let ledger = if full_ledger {
-                crate::fees::ledger::statement(c, id)?
-            } else {
-                json!({ "in_arrears": crate::fees::ledger::in_arrears(c, id)? })
+            let mut history = super::history(c, id)?;
+            let cut = as_of.map(rfc3339);
+            if let Some(cut) = &cut {
+                history.retain(|e| e["at"].as_str().is_some_and(|a| a <= cut.as_str()));
+                let Some(last) = history.last() else {
+                    return Ok(None);
+                };
+                file.data = serde_json::from_value(last["after"].clone()).map_err(|e| {
+                    StoreError::Corrupt(format!("household {id}, version {}: {e}", last["version"]))
+                })?;
+                file.version = last["version"].as_i64().unwrap_or(file.version);
+                file.updated_by = last["by"].as_str().unwrap_or_default().to_owned();
+                file.updated_at = last["at"].as_str().unwrap_or_default().to_owned();
+            }
+            let tickets = match as_of {
+                None => super::tickets_now(c, id)?,
+                Some(cut) => super::tickets_at(c, id, cut, &policy)?,
+            };
+            let ledger = match (&cut, full_ledger) {
+                (None, true) => crate::fees::ledger::statement(c, id)?,
+                (Some(cut), true) => crate::fees::ledger::statement_at(c, id, cut)?,
+                (None, false) => json!({ "in_arrears": crate::fees::ledger::in_arrears(c, id)? }),
+                (Some(cut), false) => {
+                    json!({ "in_arrears": crate::fees::ledger::in_arrears_at(c, id, cut)? })
+                }
             };
             Ok(Some(json!({
                 "title": "一户一档 Household file extract",
+                "as_of": cut,
                 "household": file,
-                "history": super::history(c, id)?,
+                "history": history,
                 "tickets": tickets,
                 "ledger": ledger,
             })))
         })
         .await?;
-    out.ok_or_else(|| AppError::NotFound(format!("no household {id}")))
+    out.ok_or_else(|| match as_of {
+        Some(t) => AppError::NotFound(format!("household {id} was not on file at {}", rfc3339(t))),
+        None => AppError::NotFound(format!("no household {id}")),
+    })
 }
 
 #[derive(Deserialize)]

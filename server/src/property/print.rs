@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde_json::Value;
 
-use super::http::{READERS, extract_of, parse_id, require};
-use crate::api::Authed;
+use super::http::{ExtractQuery, READERS, extract_of, parse_id, require};
+use crate::api::{Authed, Params};
 use crate::dashboard::print::esc;
 use crate::error::AppResult;
 use crate::fees::show_fen;
@@ -34,17 +34,21 @@ pub(super) async fn stylesheet() -> Response {
         .into_response()
 }
 
-/// `GET /households/{id}/print`.
+/// `GET /households/{id}/print` (`?as_of=` prints the file as recorded by
+/// that cut-off).
 pub(super) async fn household(
     State(relay): State<Relay>,
     Authed(p): Authed,
     Path(id): Path<String>,
+    Params(q): Params<ExtractQuery>,
 ) -> AppResult<Response> {
     require(&p, READERS, "print household files")?;
     let id = parse_id(&id)?;
-    let extract = extract_of(&relay, &p, id).await?;
     let tz = crate::settings::time_zone(&relay).await?;
-    let html = render(&extract, &id.to_string(), relay.hub.now(), tz);
+    let as_of = crate::settings::parse_time(q.as_of.as_deref(), "as_of", tz)?;
+    let extract = extract_of(&relay, &p, id, as_of).await?;
+    let cut = as_of.unwrap_or_else(|| relay.hub.now());
+    let html = render(&extract, &id.to_string(), cut, tz);
     let mut r = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
     r.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,

@@ -145,7 +145,11 @@ async fn report(
 }
 
 /// The report as JSON, or as a CSV or XLSX download.
-fn respond(report: &super::Report, as_of: DateTime<Utc>, format: Option<&str>) -> Response {
+pub(crate) fn respond(
+    report: &super::Report,
+    as_of: DateTime<Utc>,
+    format: Option<&str>,
+) -> Response {
     if format == Some("xlsx") {
         let file = format!("{}-{}.xlsx", report.name, as_of.format("%Y%m%dT%H%M%SZ"));
         return match super::xlsx::to_xlsx(report) {
