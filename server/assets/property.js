@@ -5,7 +5,7 @@
 
 import {
   api, session, h, clear, fmtTime, fen, flash, field, select, table, errorBox, showError,
-  backLink, statusBadge, label, ApiError,
+  backLink, statusBadge, label, ApiError, withQuery,
 } from './util.js';
 
 /** Chinese first, English beside it (smaller). */
@@ -298,11 +298,25 @@ export async function file(main, id) {
         h('tr', h('td', b.number), h('td', b.item), h('td', b.period), h('td.num', fen(b.amount_fen)), h('td.num', fen(b.outstanding_fen)))), { empty: '没有账单 No bills.' }),
       h('p', h('a.button', { href: '#/fees/household/' + id }, role() === 'cashier' ? both('收款', 'Take a payment') : both('费用明细', 'Fee statement'))))
     : h('section.card', h('h2', both('物业费', 'Fees')), h('p', led.in_arrears ? h('strong.bad', '欠费 In arrears') : '无欠费 Not in arrears'));
+  // Report 17: printed, or as CSV/XLSX, now or as recorded by a cut-off.
+  const printLink = h('a.button', { target: '_blank', rel: 'noopener' }, '打印档案 Print the file');
+  const csvLink = h('a.button', { download: '' }, '导出 CSV');
+  const xlsxLink = h('a.button', { download: '' }, '导出 XLSX');
+  const asOf = h('input', { type: 'datetime-local', step: 1, name: 'extract_as_of', title: '截止 As of (empty: now)' });
+  const links = () => {
+    const q = asOf.value ? { as_of: asOf.value } : {};
+    const extract = '/api/v1/household-files/' + encodeURIComponent(id) + '/extract';
+    printLink.href = withQuery('/households/' + encodeURIComponent(id) + '/print', q);
+    csvLink.href = withQuery(extract, { ...q, format: 'csv' });
+    xlsxLink.href = withQuery(extract, { ...q, format: 'xlsx' });
+  };
+  asOf.addEventListener('change', links);
+  links();
   clear(main, backLink('#/files', '一户一档 Household files'),
     h('div.page-head', h('h1', both('住户档案', 'Household file'), ' ', f.unit, h('small.muted', ` ${f.building} · ${area(f.area_centi_m2)} m² · 第 ${f.version} 版 version ${f.version}`)),
       h('p', keeper ? h('button', { type: 'button', on: { click: edit } }, '编辑 Edit') : null, ' ',
-        h('a.button', { href: '#/new' }, '来电登记 Record a contact'), ' ',
-        h('a.button', { href: '/households/' + encodeURIComponent(id) + '/print', target: '_blank', rel: 'noopener' }, '打印档案 Print the file'))),
+        h('a.button', { href: '#/new' }, '来电登记 Record a contact')),
+      h('p.noprint', both('档案摘录', 'File extract'), ' ', asOf, ' ', printLink, ' ', csvLink, ' ', xlsxLink)),
     editBox,
     h('div.grid2',
       h('section.card', h('h2', both('公开档案', 'Public file')),

@@ -18,6 +18,11 @@ const DEADLINE = 30_000;
 if (!url || !shots) throw new Error('RELAY_URL and SHOTS are required');
 fs.mkdirSync(shots, { recursive: true });
 
+/** An RFC 3339 UTC time as a datetime-local value in Asia/Shanghai (UTC+8 all year), to the second. */
+function localInput(rfc3339) {
+  return new Date(new Date(rfc3339).getTime() + 8 * 3600 * 1000).toISOString().slice(0, 19);
+}
+
 function step(msg) { console.error(`[day one] ${msg}`); }
 function check(cond, msg) { if (!cond) throw new Error('check failed: ' + msg); }
 
@@ -139,6 +144,19 @@ try {
   check((await page.locator('h1').textContent()).includes('version 3'), 'version 3');
   check(await page.locator('ul.changes', { hasText: '周末在家' }).count() === 2, 'both edits in the history, before and after');
   await shot('23-household-file');
+  // Report 17 from the file: the XLSX link (the session cookie is enough)
+  // is a workbook; with a cut-off before any edit, the printed extract has
+  // the file as imported.
+  const xlsxHref = await page.getByRole('link', { name: '导出 XLSX' }).getAttribute('href');
+  const xlsx = await page.evaluate(async (u) => { const r = await fetch(u); return [r.status, r.headers.get('content-type')]; }, xlsxHref);
+  check(xlsx[0] === 200 && xlsx[1].includes('spreadsheetml'), 'the extract as XLSX: ' + xlsx);
+  const firstAt = await page.evaluate(async (id) => (await (await fetch('/api/v1/household-files/' + id)).json()).history[0].at, fileId);
+  await page.locator('input[name=extract_as_of]').fill(localInput(firstAt));
+  await page.locator('input[name=extract_as_of]').dispatchEvent('change');
+  const printHref = await page.getByRole('link', { name: '打印档案 Print the file' }).getAttribute('href');
+  check(printHref.includes('as_of='), 'the print link carries the cut-off: ' + printHref);
+  const printed = await page.evaluate(async ([id, at]) => (await fetch('/households/' + id + '/print?as_of=' + encodeURIComponent(at))).text(), [fileId, firstAt]);
+  check(printed.includes('T1-101') && !printed.includes('养狗') && !printed.includes('周末在家'), 'the printed extract as of the first version');
 
   // ---- the manager adds the property-fee item: 2.50 yuan per m² per month.
   step('charge item');
