@@ -4,9 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
@@ -20,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{AppError, AppResult};
+use crate::extract::{Authed, Body, Params};
 use crate::settings::parse_time;
 use crate::state::Relay;
 use crate::store::records::{self, ReviewFilter, TicketFilter};
@@ -44,61 +44,6 @@ pub(crate) fn router() -> Router<Relay> {
 
 async fn not_found() -> AppError {
     AppError::NotFound("no such route".into())
-}
-
-/// A JSON body whose rejection is our JSON error, never axum's plain text.
-pub(crate) struct Body<T>(pub(crate) T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for Body<T> {
-    type Rejection = AppError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(v)) => Ok(Body(v)),
-            Err(r) => Err(body_refused(r.status(), r.body_text())),
-        }
-    }
-}
-
-/// Our error for a request body an extractor would not take: a body over the
-/// route's limit is 413 (`too_large`), anything else malformed is 400.
-pub(crate) fn body_refused(status: StatusCode, text: String) -> AppError {
-    if status == StatusCode::PAYLOAD_TOO_LARGE {
-        AppError::TooLarge(format!(
-            "the request body is larger than the relay accepts here ({text})"
-        ))
-    } else {
-        AppError::BadRequest(text)
-    }
-}
-
-/// Query parameters whose rejection is our JSON error.
-pub(crate) struct Params<T>(pub(crate) T);
-
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Params<T> {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        match Query::<T>::from_request_parts(parts, state).await {
-            Ok(Query(v)) => Ok(Params(v)),
-            Err(r) => Err(AppError::BadRequest(r.body_text())),
-        }
-    }
-}
-
-/// A dashboard session's caller: a session token from the bearer header or
-/// the session cookie (with its CSRF token on state-changing requests); never
-/// `?token=`, never a device token ([`crate::session`]).
-pub(crate) struct Authed(pub(crate) Principal);
-
-impl FromRequestParts<Relay> for Authed {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, relay: &Relay) -> Result<Self, Self::Rejection> {
-        crate::session::authenticate(parts, relay, &[crate::auth::SESSION])
-            .await
-            .map(|a| Authed(a.principal))
-    }
 }
 
 fn require(p: &Principal, roles: &[Role], what: &str) -> AppResult<()> {

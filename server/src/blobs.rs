@@ -40,8 +40,8 @@ use axum::{Json, Router};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::api::body_refused;
 use crate::error::{AppError, AppResult};
+use crate::extract::body_refused;
 use crate::session::Caller;
 use crate::state::Relay;
 use crate::store::{edges, records};

@@ -40,8 +40,8 @@ use schema::{Department, DocId, Flag, Kind, Role, Status};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::api::Authed;
 use crate::error::{AppError, AppResult};
+use crate::extract::Authed;
 use crate::session::SessionAuthn;
 use crate::state::Relay;
 use crate::store::records;

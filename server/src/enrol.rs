@@ -28,12 +28,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::api::{Authed, Body};
 use crate::error::{AppError, AppResult};
+use crate::extract::RemoteAddr;
+use crate::extract::{Authed, Body};
 use crate::state::Relay;
 use crate::store::StoreError;
 use crate::store::records;
-use crate::ws::RemoteAddr;
 
 /// How long a code is good for.
 pub(crate) const CODE_TTL: Duration = Duration::minutes(10);

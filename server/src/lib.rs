@@ -23,6 +23,7 @@ mod dashboard;
 pub mod demo;
 mod enrol;
 pub mod error;
+mod extract;
 mod fees;
 pub mod history;
 mod hub;

@@ -11,7 +11,7 @@
 //!   the cookie must carry the session's CSRF token in `X-CSRF-Token`
 //!   (returned by login); a bearer request needs none;
 //! - `?token=`: only on `/sync`, for automerge-repo's JavaScript WebSocket
-//!   adapter, which cannot set headers ([`crate::ws::token_of`]).
+//!   adapter, which cannot set headers ([`crate::extract::token_of`]).
 //!
 //! Token kinds ([`auth::SESSION`], [`auth::DEVICE`]) are enforced: a session
 //! token may use the REST API and the dashboard but not `/sync`; a device
@@ -29,9 +29,9 @@ use schema::Principal;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::api::Body;
 use crate::auth::{self, AuthError, Claims};
 use crate::error::{AppError, AppResult};
+use crate::extract::Body;
 use crate::limits::ClientIp;
 use crate::state::Relay;
 use crate::store::records;

@@ -13,11 +13,9 @@
 //! This file checks the token and upgrades; [`session`] serves the
 //! connection.
 
-use std::net::SocketAddr;
-
 use axum::Router;
+use axum::extract::State;
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
@@ -25,6 +23,7 @@ use serde::Deserialize;
 
 use crate::auth::AuthError;
 use crate::error::AppError;
+use crate::extract::{APP_PROTOCOL, Params, RemoteAddr, protocol_token, token_of};
 use crate::limits::ClientIp;
 use crate::state::Relay;
 use crate::store::storage::SecurityEntry;
@@ -38,57 +37,10 @@ pub(crate) struct TokenQuery {
     token: Option<String>,
 }
 
-/// The `/sync` token from `Authorization: Bearer` or `?token=`.
-pub(crate) fn token_of(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned)
-        .or_else(|| query.map(str::to_owned))
-}
-
-/// The subprotocol the relay selects for clients that offer it (the field app).
-pub(crate) const APP_PROTOCOL: &str = "propsync.v1";
-
-/// The prefix of the subprotocol that carries the device token.
-const TOKEN_PROTOCOL: &str = "propsync.token.";
-
-/// The token offered as a `propsync.token.<token>` subprotocol, if any.
-pub(crate) fn protocol_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find_map(|p| p.trim().strip_prefix(TOKEN_PROTOCOL))
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned)
-}
-
-/// The peer's address, when the server was started with connect info.
-pub(crate) struct RemoteAddr(pub(crate) Option<String>);
-
-impl<S: Send + Sync> axum::extract::FromRequestParts<S> for RemoteAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(RemoteAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.to_string()),
-        ))
-    }
-}
-
 async fn upgrade(
     State(relay): State<Relay>,
     headers: HeaderMap,
-    crate::api::Params(q): crate::api::Params<TokenQuery>,
+    Params(q): Params<TokenQuery>,
     RemoteAddr(addr): RemoteAddr,
     ClientIp(ip): ClientIp,
     ws: WebSocketUpgrade,
@@ -130,6 +82,3 @@ async fn upgrade(
 }
 
 mod session;
-
-#[cfg(test)]
-mod tests;

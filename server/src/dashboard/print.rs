@@ -8,8 +8,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use schema::{Projection, Status, Ticket};
 
-use crate::api::Authed;
 use crate::error::{AppError, AppResult};
+use crate::extract::Authed;
 use crate::state::Relay;
 use crate::store::records;
 

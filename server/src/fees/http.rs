@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 
 use super::Period;
 use super::ledger::{self, AdjustmentKind, Item, ItemKind, Method};
-use crate::api::{Authed, Body};
 use crate::error::{AppError, AppResult};
+use crate::extract::{Authed, Body};
 use crate::settings;
 use crate::state::Relay;
 

@@ -25,8 +25,8 @@ use serde_json::{Value, json};
 
 use super::import::{self, Format, Progress, Stage};
 use super::{HouseholdInput, PropertySpec};
-use crate::api::{Authed, Body, Params};
 use crate::error::{AppError, AppResult};
+use crate::extract::{Authed, Body, Params};
 use crate::state::Relay;
 use crate::store::StoreError;
 

@@ -13,9 +13,9 @@ use chrono_tz::Tz;
 use serde_json::Value;
 
 use super::http::{ExtractQuery, READERS, extract_of, parse_id, require};
-use crate::api::{Authed, Params};
 use crate::dashboard::print::esc;
 use crate::error::AppResult;
+use crate::extract::{Authed, Params};
 use crate::fees::show_fen;
 use crate::state::Relay;
 

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{DeviceInfo, REPORTS, Span, View, compute};
-use crate::api::Authed;
 use crate::error::{AppError, AppResult};
+use crate::extract::Authed;
 use crate::settings;
 use crate::state::Relay;
 use crate::store::{ReportStore, StoreResult, records};
@@ -77,7 +77,7 @@ async fn report(
     State(relay): State<Relay>,
     Authed(p): Authed,
     Path(name): Path<String>,
-    crate::api::Params(q): crate::api::Params<ReportQuery>,
+    crate::extract::Params(q): crate::extract::Params<ReportQuery>,
 ) -> AppResult<Response> {
     let Some(def) = REPORTS.iter().find(|d| d.name == name) else {
         return Err(AppError::NotFound(format!("no report {name:?}")));

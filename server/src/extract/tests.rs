@@ -1,4 +1,4 @@
-//! The field app's token in a WebSocket subprotocol.
+//! The /sync token in a WebSocket subprotocol, a bearer header or `?token=`.
 
 use axum::http::{HeaderMap, HeaderValue, header::SEC_WEBSOCKET_PROTOCOL};
 
