@@ -116,8 +116,11 @@ try {
   step('household file');
   await page.goto(url + '/#/files');
   await page.getByLabel('查找 Find').fill('13912345678');
-  await page.locator('tbody tr').first().getByRole('link', { name: 'T1-101' }).waitFor();
+  // T1-101 heads the unfiltered list too: wait for the search's answer.
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr').length === 1, null, { timeout: 10_000 })
+    .catch(() => {});
   check(await page.locator('tbody tr').count() === 1, 'found by the caller\'s number');
+  await page.locator('tbody tr').first().getByRole('link', { name: 'T1-101' }).waitFor();
   await page.locator('tbody tr').first().getByRole('link', { name: 'T1-101' }).click();
   await page.getByRole('heading', { name: /修改记录/ }).waitFor();
   check(await page.locator('section', { hasText: '私密档案' }).getByText('13800001111').count() === 1, 'the manager sees the phones');
