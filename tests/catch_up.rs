@@ -117,6 +117,8 @@ async fn a_document_confirmed_by_digest_that_changes_is_still_pushed() -> Result
     // Connected again, holding every ticket unchanged: the relay confirms
     // them by digest and the tablet stays connected; then a ticket is
     // assigned at the desk.
+    // Counted before the tablet connects: its session row must come after.
+    let before = sessions(&manager).await?.len();
     let live = tablet.clone();
     let staying = tokio::spawn(async move {
         let config = SyncConfig {
@@ -126,7 +128,6 @@ async fn a_document_confirmed_by_digest_that_changes_is_still_pushed() -> Result
         };
         live.sync_with(&config, &mut |_, _| {}).await
     });
-    let before = sessions(&manager).await?.len();
     harness::eventually("the tablet is connected", Duration::from_secs(10), || {
         let manager = &manager;
         async move {
