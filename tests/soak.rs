@@ -556,8 +556,8 @@ async fn hundreds_of_phones_acting_at_random_lose_nothing_and_stay_flat() -> Res
     // Every phone flushes and converges with the relay.
     eprintln!("soak: soak done at {:?}", t0.elapsed());
     let manager = Api::login(&relay.url, "manager", &manager_password).await?;
-    let mut checks = futures_util::stream::iter(phones.iter().map(|p| {
-        let (p, manager) = (Arc::clone(p), manager.clone());
+    let mut flushes = futures_util::stream::iter(phones.iter().map(|p| {
+        let p = Arc::clone(p);
         async move {
             eventually("the phone to flush", Duration::from_secs(60), || {
                 let p = Arc::clone(&p);
@@ -567,7 +567,24 @@ async fn hundreds_of_phones_acting_at_random_lose_nothing_and_stay_flat() -> Res
                 }
             })
             .await
-            .with_context(|| format!("{} still pending", p.user))?;
+            .with_context(|| format!("{} still pending", p.user))
+        }
+    }))
+    .buffer_unordered(16);
+    while let Some(flushed) = flushes.next().await {
+        flushed?;
+    }
+    // Every phone has flushed, so the tickets no longer change: one more
+    // sync each, and every phone holds what the relay holds. (Compared while
+    // others were still flushing, a phone could be behind a shared ticket
+    // another phone changed after its last sync.)
+    let mut checks = futures_util::stream::iter(phones.iter().map(|p| {
+        let (p, manager) = (Arc::clone(p), manager.clone());
+        async move {
+            p.device
+                .sync_once()
+                .await
+                .with_context(|| format!("{}'s last sync", p.user))?;
             ensure!(
                 p.device.quarantine()?.is_empty(),
                 "{} quarantined a change",
