@@ -86,153 +86,155 @@ pub(crate) fn extract_report(x: &Value, as_of: DateTime<Utc>, tz: Tz) -> Report 
         r.stat("in arrears", "是否欠费", l["in_arrears"].clone());
     }
 
-    let mut t = Table::new(
-        ("住户", "Residents"),
-        &[
-            ("name", "姓名", "name"),
-            ("relation", "关系", "relation"),
-            ("phone", "电话", "phone"),
-        ],
-    );
-    for p in list(&h["residents"]) {
-        t.rows.push(vec![
-            text(&p["name"]),
-            text(&p["relation"]),
-            text(&p["phone"]),
-        ]);
+    let tables = [
+        (("住户", "Residents"), RESIDENTS, &h["residents"]),
+        (("工单", "Tickets"), TICKETS, &x["tickets"]),
+        (("账单", "Bills"), BILLS, &l["bills"]),
+        (("收款", "Payments"), PAYMENTS, &l["payments"]),
+        (
+            ("退款与调整", "Refunds and adjustments"),
+            ADJUSTMENTS,
+            &l["adjustments"],
+        ),
+        (("催缴", "Arrears reminders"), REMINDERS, &l["reminders"]),
+        (("档案变更", "Changes to the file"), HISTORY, &x["history"]),
+    ];
+    for (title, columns, rows) in tables {
+        // The front desk's extract has no statement: no ledger tables.
+        if rows.is_array() {
+            r.tables.push(rows_table(title, columns, list(rows), tz));
+        }
     }
-    r.tables.push(t);
-
-    let mut t = Table::new(
-        ("工单", "Tickets"),
-        &[
-            ("serial", "编号", "serial"),
-            ("kind", "类别", "kind"),
-            ("title", "事项", "title"),
-            ("status", "状态", "status"),
-            ("received", "受理时间", "received"),
-            ("satisfaction", "满意度", "satisfaction"),
-        ],
-    );
-    for k in list(&x["tickets"]) {
-        t.rows.push(vec![
-            text(&k["serial"]),
-            text(&k["kind"]),
-            text(&k["title"]),
-            text(&k["status"]),
-            wall(&k["received_at"], tz),
-            text(&k["satisfaction"]),
-        ]);
-    }
-    r.tables.push(t);
-
-    if l.get("bills").is_some() {
-        ledger_tables(&mut r, l, tz);
-    }
-
-    let mut t = Table::new(
-        ("档案变更", "Changes to the file"),
-        &[
-            ("version", "版本", "version"),
-            ("at", "时间", "at"),
-            ("by", "经办人", "by"),
-            ("what", "变更", "what"),
-        ],
-    );
-    for e in list(&x["history"]) {
-        t.rows.push(vec![
-            text(&e["version"]),
-            wall(&e["at"], tz),
-            text(&e["by"]),
-            text(&e["what"]),
-        ]);
-    }
-    r.tables.push(t);
     r
 }
 
-/// The fee statement's tables (for those who may read the ledger).
-fn ledger_tables(r: &mut Report, l: &Value, tz: Tz) {
-    let mut t = Table::new(
-        ("账单", "Bills"),
-        &[
-            ("number", "账单号", "number"),
-            ("item", "收费项目", "item"),
-            ("period", "月份", "period"),
-            ("amount", "金额（元）", "amount (yuan)"),
-            ("outstanding", "未缴（元）", "outstanding (yuan)"),
-        ],
-    );
-    for b in list(&l["bills"]) {
-        t.rows.push(vec![
-            text(&b["number"]),
-            text(&b["item"]),
-            text(&b["period"]),
-            yuan(&b["amount_fen"]),
-            yuan(&b["outstanding_fen"]),
-        ]);
+/// How a cell shows its field.
+#[derive(Clone, Copy)]
+enum Shown {
+    Text,
+    Yuan,
+    Wall,
+}
+
+/// A column: key, Chinese label, English label, the extract's field, how it
+/// is shown.
+type Field = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Shown,
+);
+
+const RESIDENTS: &[Field] = &[
+    ("name", "姓名", "name", "name", Shown::Text),
+    ("relation", "关系", "relation", "relation", Shown::Text),
+    ("phone", "电话", "phone", "phone", Shown::Text),
+];
+const TICKETS: &[Field] = &[
+    ("serial", "编号", "serial", "serial", Shown::Text),
+    ("kind", "类别", "kind", "kind", Shown::Text),
+    ("title", "事项", "title", "title", Shown::Text),
+    ("status", "状态", "status", "status", Shown::Text),
+    (
+        "received",
+        "受理时间",
+        "received",
+        "received_at",
+        Shown::Wall,
+    ),
+    (
+        "satisfaction",
+        "满意度",
+        "satisfaction",
+        "satisfaction",
+        Shown::Text,
+    ),
+];
+const BILLS: &[Field] = &[
+    ("number", "账单号", "number", "number", Shown::Text),
+    ("item", "收费项目", "item", "item", Shown::Text),
+    ("period", "月份", "period", "period", Shown::Text),
+    (
+        "amount",
+        "金额（元）",
+        "amount (yuan)",
+        "amount_fen",
+        Shown::Yuan,
+    ),
+    (
+        "outstanding",
+        "未缴（元）",
+        "outstanding (yuan)",
+        "outstanding_fen",
+        Shown::Yuan,
+    ),
+];
+const PAYMENTS: &[Field] = &[
+    ("receipt", "收据号", "receipt", "receipt", Shown::Text),
+    (
+        "amount",
+        "金额（元）",
+        "amount (yuan)",
+        "amount_fen",
+        Shown::Yuan,
+    ),
+    ("method", "方式", "method", "method", Shown::Text),
+    ("cashier", "收款人", "cashier", "cashier", Shown::Text),
+    ("at", "时间", "at", "at", Shown::Wall),
+];
+const ADJUSTMENTS: &[Field] = &[
+    ("number", "单号", "number", "number", Shown::Text),
+    ("kind", "类型", "kind", "kind", Shown::Text),
+    ("bill", "账单号", "bill", "bill", Shown::Text),
+    (
+        "amount",
+        "金额（元）",
+        "amount (yuan)",
+        "amount_fen",
+        Shown::Yuan,
+    ),
+    ("reason", "原因", "reason", "reason", Shown::Text),
+    (
+        "approved_by",
+        "批准人",
+        "approved by",
+        "approved_by",
+        Shown::Text,
+    ),
+    ("at", "时间", "at", "at", Shown::Wall),
+];
+const REMINDERS: &[Field] = &[
+    ("channel", "方式", "channel", "channel", Shown::Text),
+    ("result", "结果", "result", "result", Shown::Text),
+    ("by", "经办人", "by", "by", Shown::Text),
+    ("at", "时间", "at", "at", Shown::Wall),
+];
+const HISTORY: &[Field] = &[
+    ("version", "版本", "version", "version", Shown::Text),
+    ("at", "时间", "at", "at", Shown::Wall),
+    ("by", "经办人", "by", "by", Shown::Text),
+    ("what", "变更", "what", "what", Shown::Text),
+];
+
+/// One section of the extract as a table, a row per entry.
+fn rows_table(title: (&str, &str), columns: &[Field], rows: &[Value], tz: Tz) -> Table {
+    let spec: Vec<super::Col> = columns
+        .iter()
+        .map(|&(key, zh, en, _, _)| (key, zh, en))
+        .collect();
+    let mut t = Table::new(title, &spec);
+    for row in rows {
+        t.rows.push(
+            columns
+                .iter()
+                .map(|&(_, _, _, field, shown)| match shown {
+                    Shown::Text => text(&row[field]),
+                    Shown::Yuan => yuan(&row[field]),
+                    Shown::Wall => wall(&row[field], tz),
+                })
+                .collect(),
+        );
     }
-    r.tables.push(t);
-    let mut t = Table::new(
-        ("收款", "Payments"),
-        &[
-            ("receipt", "收据号", "receipt"),
-            ("amount", "金额（元）", "amount (yuan)"),
-            ("method", "方式", "method"),
-            ("cashier", "收款人", "cashier"),
-            ("at", "时间", "at"),
-        ],
-    );
-    for p in list(&l["payments"]) {
-        t.rows.push(vec![
-            text(&p["receipt"]),
-            yuan(&p["amount_fen"]),
-            text(&p["method"]),
-            text(&p["cashier"]),
-            wall(&p["at"], tz),
-        ]);
-    }
-    r.tables.push(t);
-    let mut t = Table::new(
-        ("退款与调整", "Refunds and adjustments"),
-        &[
-            ("number", "单号", "number"),
-            ("kind", "类型", "kind"),
-            ("bill", "账单号", "bill"),
-            ("amount", "金额（元）", "amount (yuan)"),
-            ("reason", "原因", "reason"),
-            ("approved_by", "批准人", "approved by"),
-            ("at", "时间", "at"),
-        ],
-    );
-    for a in list(&l["adjustments"]) {
-        t.rows.push(vec![
-            text(&a["number"]),
-            text(&a["kind"]),
-            text(&a["bill"]),
-            yuan(&a["amount_fen"]),
-            text(&a["reason"]),
-            text(&a["approved_by"]),
-            wall(&a["at"], tz),
-        ]);
-    }
-    r.tables.push(t);
-    let mut t = Table::new(
-        ("催缴", "Arrears reminders"),
-        &[
-            ("channel", "方式", "channel"),
-            ("result", "结果", "result"),
-            ("by", "经办人", "by"),
-            ("at", "时间", "at"),
-        ],
-    );
-    for m in list(&l["reminders"]) {
-        t.rows.push(vec![
-            text(&m["channel"]),
-            text(&m["result"]),
-            text(&m["by"]),
-            wall(&m["at"], tz),
-        ]);
-    }
-    r.tables.push(t);
+    t
 }
