@@ -873,7 +873,7 @@ pub(crate) fn in_arrears_at(conn: &Connection, household: DocId, cut: &str) -> S
 
 /// Whether a household owes anything (what the front desk may see).
 pub(crate) fn in_arrears(conn: &Connection, household: DocId) -> StoreResult<bool> {
-    Ok(!open_bills(conn, &household.to_string())?.is_empty())
+    in_arrears_at(conn, household, END_OF_TIME)
 }
 
 #[cfg(test)]
